@@ -1,0 +1,72 @@
+"""Where the course lives, and how a chapter notebook marks its graded parts.
+
+A source notebook (``solutions/NN_name/NN_name.ipynb``) marks, with nbgrader's
+cell metadata and a few tags:
+
+* an answer cell per exercise: nbgrader ``solution`` cell whose ``grade_id`` is the
+  exercise's function name (``gd_step``);
+* a graded test cell per exercise: nbgrader ``grade`` cell with ``points`` whose
+  ``grade_id`` is ``<name>_tests``; it calls ``check(<name>)`` and, hidden,
+  ``hidden_test(<name>)``;
+* ``prelude`` cells (tag): imports that graded code may rely on (no ``nnopt``);
+  they run before the answer cells wherever those run;
+* ``test-prelude`` cells (tag): what the test cells need (``nnopt.exercises``).
+"""
+
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+CHAPTERS = REPO / "chapters"
+TESTS_SUFFIX = "_tests"
+HIDDEN_TESTS_BEGIN = "### BEGIN HIDDEN TESTS"
+
+
+def chapters(solutions=SOLUTIONS):
+    """Chapter ids that have a source notebook, in order."""
+    return sorted(path.name for path in Path(solutions).iterdir() if (path / f"{path.name}.ipynb").is_file())
+
+
+def source_path(chapter, solutions=SOLUTIONS):
+    return Path(solutions) / chapter / f"{chapter}.ipynb"
+
+
+def load_source(chapter, solutions=SOLUTIONS):
+    return json.loads(source_path(chapter, solutions).read_text(encoding="utf-8"))
+
+
+def text(cell):
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def grading(cell):
+    metadata = cell.get("metadata")
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return nbgrader if isinstance(nbgrader, dict) else {}
+
+
+def tags(cell):
+    metadata = cell.get("metadata")
+    found = metadata.get("tags", []) if isinstance(metadata, dict) else []
+    return found if isinstance(found, list) else []
+
+
+def is_answer(cell):
+    return cell.get("cell_type") == "code" and bool(grading(cell).get("solution"))
+
+
+def is_test(cell):
+    marks = grading(cell)
+    return cell.get("cell_type") == "code" and bool(marks.get("grade")) and not marks.get("solution")
+
+
+def exercise_of_test(grade_id):
+    """The exercise a test cell's ``grade_id`` grades (``gd_step_tests`` -> ``gd_step``), or None."""
+    return grade_id[: -len(TESTS_SUFFIX)] if isinstance(grade_id, str) and grade_id.endswith(TESTS_SUFFIX) else None
+
+
+def visible_part(test_source):
+    """A test cell's source without its hidden part (what students see)."""
+    return test_source.split(HIDDEN_TESTS_BEGIN)[0].strip()

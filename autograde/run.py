@@ -1,0 +1,172 @@
+"""Grade a folder of submissions into ``grades.csv`` and per-student feedback.
+
+Layout in: ``SUBMISSIONS_DIR/<student_id>/<chapter>/<notebook>.ipynb``.
+Layout out (an nbgrader course directory): ``grades.csv``, ``feedback/<student>/<chapter>/*.html``,
+``gradebook.db``, ``submitted/``, ``autograded/``, ``verdicts/`` (the trusted verdicts, one JSON
+file per student and chapter; they make the run resumable).
+
+Students are graded in parallel (``workers`` sandboxed jobs at a time); only the
+main thread touches the gradebook. A verdict is written atomically as soon as
+it is known, and marked ``recorded`` once nbgrader has it, so a run that is
+killed and started again neither loses a grade nor grades anyone twice.
+"""
+
+import csv
+import io
+import json
+import os
+import queue
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from nnopt.exercises import exercises_of
+
+from . import course, submission, trusted
+from .gradebook import Gradebook, clean, verdict_path
+from .sandbox import Limits, Sandbox
+
+COLUMNS = ["student_id", "chapter", "exercise", "score", "max_score", "reason"]
+
+
+def atomic_write(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def discover(submissions_dir, known_chapters, only_chapter=None):
+    """Return (pairs to grade, rows for what cannot be graded, chapters in this run)."""
+    students, extra_rows, seen_chapters = [], [], set()
+    for folder in sorted(p for p in Path(submissions_dir).iterdir() if not p.name.startswith(".")):
+        if not folder.is_dir():
+            continue
+        if not submission.STUDENT_ID.match(folder.name):
+            extra_rows.append([folder.name[:64], "", "", 0, 0, "invalid student id (use letters, digits, _ . @ -)"])
+            continue
+        students.append(folder)
+        for chapter_folder in (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if chapter_folder.name in known_chapters:
+                seen_chapters.add(chapter_folder.name)
+            elif only_chapter is None:
+                extra_rows.append([folder.name, chapter_folder.name, "", 0, 0, "unknown chapter folder"])
+    chapters = [only_chapter] if only_chapter else sorted(seen_chapters) or list(known_chapters)
+    pairs = [(folder, chapter) for folder in students for chapter in chapters]
+    return pairs, extra_rows, chapters
+
+
+def _load(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _failed_verdict(sub, chapter, reason):
+    """A verdict for a submission that could not be graded at all."""
+    return {
+        "student": sub.student, "chapter": chapter, "sha256": sub.sha256, "notes": sub.notes,
+        "exercises": [
+            {"exercise": e.name, "max_score": e.points, "score": 0, "passed": False, "tampering": False,
+             "reason": reason, "details": [], "seconds": 0.0}
+            for e in exercises_of(chapter)
+        ],
+    }
+
+
+def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTIONS, unsafe=False,
+                 limits=Limits(), submission_seconds=120.0, only_chapter=None):
+    """Grade every submission; return the exit status (0: all graded cleanly, 1: something failed)."""
+    out_dir = Path(out_dir)
+    workers = workers or os.cpu_count() or 1
+    known = course.chapters(solutions)
+    if only_chapter is not None and only_chapter not in known:
+        raise ValueError(f"unknown chapter {only_chapter!r}; known: {', '.join(known)}")
+    sandbox = Sandbox(unsafe=unsafe)
+    pairs, extra_rows, chapters = discover(submissions_dir, known, only_chapter)
+    gradebook = Gradebook(out_dir, solutions)
+    sources = {chapter: course.load_source(chapter, solutions) for chapter in known}
+    releases = {chapter: gradebook.prepare(chapter) for chapter in chapters}
+
+    submissions, to_grade, to_record = {}, [], []
+    for folder, chapter in pairs:
+        sub = submission.read(folder.name, chapter, folder / chapter, sources)
+        submissions[folder.name, chapter] = sub
+        previous = _load(verdict_path(out_dir, folder.name, chapter))
+        if previous and previous.get("sha256") == sub.sha256 and previous.get("recorded"):
+            continue
+        (to_record if previous and previous.get("sha256") == sub.sha256 else to_grade).append((folder.name, chapter))
+    done = len(pairs) - len(to_grade) - len(to_record)
+    _log(f"{len(pairs)} submissions ({len(chapters)} chapter(s)); {done} already graded, "
+         f"{len(to_record)} to record, {len(to_grade)} to grade with {workers} worker(s)")
+
+    failures = []
+    slots = queue.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+
+    def work(key):
+        sub = submissions[key]
+        if sub.problem:
+            return _failed_verdict(sub, key[1], sub.problem)
+        slot = slots.get()
+        try:
+            return trusted.grade(sub, sources[key[1]], sandbox, limits, slot, submission_seconds)
+        finally:
+            slots.put(slot)
+
+    def record(key, verdict):
+        try:
+            gradebook.record(*key, submission.rebuild(releases[key[1]], submissions[key].answers))
+            verdict["recorded"] = True
+        except Exception as error:  # one student's gradebook trouble must not stop the others
+            failures.append(f"{key[0]}/{key[1]}: {error}")
+            verdict["recorded"] = False
+            verdict["notes"] = verdict["notes"] + [f"could not be recorded in the gradebook: {error}"]
+        atomic_write(verdict_path(out_dir, *key), json.dumps(verdict, indent=1))
+
+    started, finished = time.monotonic(), 0
+    for key in to_record:
+        record(key, _load(verdict_path(out_dir, *key)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(work, key): key for key in to_grade}
+        for future in as_completed(futures):
+            key = futures[future]
+            try:
+                verdict = future.result()
+            except Exception as error:  # a grader bug: say so, keep going
+                verdict = _failed_verdict(submissions[key], key[1], f"internal grading error: {error}")
+                failures.append(f"{key[0]}/{key[1]}: internal grading error: {error}")
+            atomic_write(verdict_path(out_dir, *key), json.dumps(verdict, indent=1))
+            record(key, verdict)
+            finished += 1
+            score = sum(e["score"] for e in verdict["exercises"])
+            total = sum(e["max_score"] for e in verdict["exercises"])
+            _log(f"[{finished}/{len(to_grade)}] {key[0]} {key[1]}: {score:g}/{total:g} "
+                 f"({time.monotonic() - started:.1f} s elapsed)")
+
+    failures += [f"{student}/{chapter}: {sub.problem}" for (student, chapter), sub in submissions.items() if sub.problem]
+    rows = list(extra_rows)
+    for student, chapter in ((folder.name, chapter) for folder, chapter in pairs):
+        verdict = _load(verdict_path(out_dir, student, chapter))
+        notes = "; ".join(verdict["notes"]) if verdict else ""
+        for entry in verdict["exercises"] if verdict else []:
+            reason = "" if entry["passed"] and not entry["tampering"] else entry["reason"]
+            reason = "; ".join(part for part in (reason, notes) if part)
+            rows.append([student, chapter, entry["exercise"], entry["score"], entry["max_score"], clean(reason)])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    atomic_write(out_dir / "grades.csv", buffer.getvalue())
+    for failure in failures:
+        _log(f"problem: {failure}")
+    _log(f"wrote {out_dir / 'grades.csv'} ({len(rows)} rows) and feedback in {out_dir / 'feedback'}")
+    return 1 if failures or extra_rows else 0

@@ -1,0 +1,41 @@
+r"""Small NumPy models with analytic gradients, for experiments that must run in milliseconds."""
+
+import numpy as np
+
+from . import _validate
+
+
+def softmax_regression_loss(W, X, y):
+    r"""Mean cross-entropy of :math:`\mathrm{softmax}(X W)` and its gradient with respect to ``W``.
+
+    ``W`` has shape ``(features, classes)``, ``X`` ``(n, features)``, ``y`` ``(n,)``
+    integer labels. Returns ``(loss, grad)`` with ``grad`` shaped like ``W``.
+    """
+    W = _validate.array("W", W)
+    X = _validate.array("X", X)
+    if W.ndim != 2 or X.ndim != 2 or X.shape[1] != W.shape[0]:
+        raise ValueError(f"X must have shape (n, {W.shape[0] if W.ndim == 2 else 'features'}), got {X.shape}")
+    logits = X @ W
+    logits -= logits.max(axis=1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    n = len(y)
+    loss = -log_probs[np.arange(n), y].mean()
+    probs = np.exp(log_probs)
+    probs[np.arange(n), y] -= 1.0
+    return loss, X.T @ probs / n
+
+
+def least_squares_loss(w, X, y):
+    r"""Loss :math:`\frac{1}{2n}\lVert Xw - y\rVert^2` and gradient :math:`\frac1n X^\top (Xw - y)`."""
+    residual = X @ w - y
+    return 0.5 * np.mean(residual**2), X.T @ residual / len(y)
+
+
+def least_squares_smoothness(X):
+    r"""The smoothness constant :math:`L = \lambda_{\max}(X^\top X / n)` of :func:`least_squares_loss`."""
+    return float(np.linalg.eigvalsh(X.T @ X / len(X))[-1])
+
+
+def accuracy(W, X, y):
+    """Fraction of rows of ``X`` whose arg-max score under ``W`` equals the label."""
+    return float(np.mean(np.argmax(X @ W, axis=1) == y))

@@ -91,6 +91,8 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
         raise ValueError(f"unknown chapter {only_chapter!r}; known: {', '.join(known)}")
     sandbox = Sandbox(unsafe=unsafe)
     pairs, extra_rows, chapters = discover(submissions_dir, known, only_chapter)
+    if not pairs and not extra_rows:
+        raise ValueError(f"{submissions_dir} has no student folders (expected <student_id>/<chapter>/<notebook>.ipynb)")
     gradebook = Gradebook(out_dir, solutions)
     sources = {chapter: course.load_source(chapter, solutions) for chapter in known}
     releases = {chapter: gradebook.prepare(chapter) for chapter in chapters}

@@ -47,7 +47,7 @@ GD_STEP = Exercise(
         Mistake(
             "in_place",
             "def gd_step(theta, grad, lr):\n    theta -= lr * grad\n    return theta\n",
-            expect="modified its input `theta` in place",
+            expect="in place",
         ),
         Mistake(
             "float32",

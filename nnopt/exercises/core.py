@@ -180,7 +180,7 @@ def _call_problems(exercise, call, result):
         if not _same_argument(before, wire.decode(result["kwargs_after"][key])):
             problems.append(f"{exercise.name} modified its input `{key}` in place; compute a new array instead")
     for path, name in result.get("aliased", []):
-        problems.append(f"{path} shares memory with the input `{name}`; return a new array")
+        problems.append(f"{path} is the input `{name}` itself or a view of it (updated in place?); return a new array")
     output = wire.decode(result["output"])
     if exercise.compare_to_reference:
         expected = plain(exercise.reference(*copy.deepcopy(call.args), **copy.deepcopy(call.kwargs)))
@@ -191,7 +191,8 @@ def _call_problems(exercise, call, result):
 
 
 def diagnose(exercise, call, output):
-    """Name the known mistake whose answer equals ``output`` on this call, if any."""
+    """Name the known mistake whose (wrong) answer equals ``output`` on this call, if any."""
+    expected = plain(exercise.reference(*copy.deepcopy(call.args), **copy.deepcopy(call.kwargs)))
     for mistake in exercise.mistakes:
         if not mistake.diagnosis:
             continue
@@ -199,7 +200,7 @@ def diagnose(exercise, call, output):
             wrong = plain(mistake.function(exercise.name)(*copy.deepcopy(call.args), **copy.deepcopy(call.kwargs)))
         except Exception:
             continue
-        if not compare(exercise, wrong, output):
+        if compare(exercise, expected, wrong) and not compare(exercise, wrong, output):
             return mistake.diagnosis
     return ""
 

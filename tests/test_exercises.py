@@ -1,0 +1,120 @@
+"""The exercise registry: references pass, every known mistake fails with its diagnosis,
+the notebooks agree with the registry, and plain data is all that crosses the boundary."""
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from autograde import course
+from nnopt.exercises import EXERCISES, CheckFailed, check, evaluate, exercises_of, or_reference, wire
+from nnopt.exercises.core import run_locally
+
+MISTAKES = [(exercise, mistake) for exercise in EXERCISES.values() for mistake in exercise.mistakes]
+
+
+def verdict_for(exercise, function, seed):
+    calls = exercise.cases(np.random.default_rng(seed))
+    return evaluate(exercise, calls, run_locally(exercise, function, calls))
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_reference_passes_on_many_seeds(name):
+    exercise = EXERCISES[name]
+    for seed in range(25):
+        verdict = verdict_for(exercise, exercise.reference, seed)
+        assert verdict.passed, verdict.reason
+
+
+@pytest.mark.parametrize("exercise,mistake", MISTAKES, ids=[f"{e.name}-{m.name}" for e, m in MISTAKES])
+def test_every_known_mistake_fails_with_its_diagnosis(exercise, mistake):
+    assert mistake.expected_phrase, "a mistake must say what the verdict will contain"
+    for seed in range(12):
+        verdict = verdict_for(exercise, mistake.function(exercise.name), seed)
+        assert not verdict.passed
+        assert mistake.expected_phrase in "\n".join([verdict.reason, *verdict.details]), verdict.reason
+
+
+def test_each_exercise_has_a_known_mistake():
+    assert all(exercise.mistakes for exercise in EXERCISES.values())
+
+
+def test_visible_check_says_what_is_wrong():
+    exercise = EXERCISES["gd_step"]
+    wrong = exercise.mistakes[0].function("gd_step")
+    with pytest.raises(CheckFailed, match=exercise.mistakes[0].diagnosis.split(":")[0]):
+        check(wrong)
+
+    def gd_step(theta, grad, lr):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        check(gd_step)
+
+
+def test_or_reference_falls_back_and_says_so(capsys):
+    def gd_step(theta, grad, lr):
+        raise NotImplementedError()
+
+    stand_in = or_reference(gd_step)
+    np.testing.assert_array_equal(stand_in(np.ones(2), np.ones(2), 0.5), [0.5, 0.5])
+    stand_in(np.ones(2), np.ones(2), 0.5)
+    assert capsys.readouterr().out.count("not implemented yet") == 1
+
+
+@pytest.mark.parametrize("chapter", course.chapters())
+def test_notebook_agrees_with_registry(chapter):
+    notebook = course.load_source(chapter)
+    cells = notebook["cells"]
+    answers = [course.grading(c)["grade_id"] for c in cells if course.is_answer(c)]
+    tests = {course.grading(c)["grade_id"]: c for c in cells if course.is_test(c)}
+    names = [exercise.name for exercise in exercises_of(chapter)]
+    assert answers == names
+    assert sorted(tests) == sorted(f"{name}_tests" for name in names)
+    for exercise in exercises_of(chapter):
+        cell = tests[f"{exercise.name}_tests"]
+        assert course.grading(cell)["points"] == exercise.points
+        assert f"check({exercise.name})" in course.visible_part(course.text(cell))
+        assert f"hidden_test({exercise.name})" in course.text(cell)
+    preludes = [course.text(c) for c in cells if "prelude" in course.tags(c)]
+    assert preludes and not any("nnopt" in text for text in preludes), "graded code runs where nnopt does not exist"
+
+
+def test_wire_round_trip_is_exact():
+    values = (np.arange(6.0).reshape(2, 3), np.float32(1.5), 3, True, None, "text", [np.int64(4)])
+    decoded = wire.decode(wire.encode(values))
+    assert isinstance(decoded, tuple) and len(decoded) == len(values)
+    np.testing.assert_array_equal(decoded[0], values[0])
+    assert decoded[1].dtype == np.float32 and decoded[2:6] == (3, True, None, "text")
+
+
+def test_wire_refuses_objects_and_pickles():
+    assert wire.encode(np.array([object()]))["t"] == "other"
+    class Liar(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+    assert isinstance(wire.decode(wire.encode(np.zeros(2).view(Liar))), wire.Foreign)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    forged = {"t": "array", "npy": __import__("base64").b64encode(buffer.getvalue()).decode()}
+    with pytest.raises(ValueError):
+        wire.decode(forged)
+    with pytest.raises(ValueError):
+        wire.decode({"t": "float", "v": 1.0, "dtype": "O"})
+    with pytest.raises(ValueError):
+        wire.decode(json.loads(json.dumps({"t": "pickle", "v": pickle.dumps(1).hex()})))
+
+
+def test_run_call_records_in_place_changes_and_aliasing():
+    theta = np.ones(3)
+
+    def gd_step(theta, grad, lr):
+        theta -= lr * grad
+        return theta
+
+    result = wire.run_call(gd_step, [theta, np.ones(3), 0.5], {}, ["theta", "grad", "lr"])
+    assert result["aliased"] == [["output", "theta"]]
+    np.testing.assert_array_equal(wire.decode(result["args_after"][0]), [0.5, 0.5, 0.5])

@@ -1,0 +1,235 @@
+"""Grading end to end, through the README's command: honest, wrong, blank and malformed
+submissions get exactly their marks; the gradebook, CSV and feedback agree; nothing of the
+course is modified; a killed run resumes without losing or repeating a grade."""
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+import submissions
+from autograde import course
+from conftest import REPO, require_command
+from nnopt.exercises import EXERCISES, exercises_of
+
+CHAPTERS = course.chapters()
+FIRST = CHAPTERS[0]
+MUTANTS = [(e, m) for e in EXERCISES.values() for m in e.mistakes]
+
+
+def grade(submissions_dir, out_dir, *extra, workers=2):
+    require_command("bwrap", "bubblewrap")
+    command = [sys.executable, "-m", "autograde", str(submissions_dir), "--out", str(out_dir), "--workers", str(workers), *extra]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    return result, time.perf_counter() - started
+
+
+def read_grades(out_dir):
+    with open(Path(out_dir) / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {(r["student_id"], r["chapter"], r["exercise"]): r for r in rows}
+
+
+def tree_digest(*folders):
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file():
+                digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def mutant_id(exercise, mistake):
+    return f"m-{exercise.name}-{mistake.name}".replace("_", "-")
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """One grading run over honest, mutant and malformed submissions."""
+    root = tmp_path_factory.mktemp("submissions")
+    out = tmp_path_factory.mktemp("graded")
+    for chapter in CHAPTERS:
+        answers = submissions.solution_answers(chapter)
+        submissions.write(root, "solution", chapter, submissions.notebook_with(chapter, answers))
+        submissions.write(root, "blank", chapter, submissions.student_edition(chapter))
+    for exercise, mistake in MUTANTS:
+        answers = dict(submissions.solution_answers(exercise.chapter), **{exercise.name: mistake.code})
+        submissions.write(root, mutant_id(exercise, mistake), exercise.chapter, submissions.notebook_with(exercise.chapter, answers))
+
+    good = submissions.notebook_with(FIRST, submissions.solution_answers(FIRST))
+    submissions.write(root, "bad-json", FIRST, raw='{"cells": [')
+    submissions.write(root, "not-a-notebook", FIRST, raw="[1, 2, 3]")
+    submissions.write(root, "huge", FIRST, raw=b'{"cells": [], "x": "' + b"0" * (200 * 2**20) + b'"}')
+    (root / "no-notebook" / FIRST).mkdir(parents=True)
+    (root / "empty-folder").mkdir()
+    submissions.write(root, "renamed", FIRST, good, name="my work (1).ipynb")
+    edited = json.loads(json.dumps(good))
+    tests = [c for c in edited["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    tests[0]["source"] = "pass  # no tests here"
+    edited["cells"].remove(tests[1])
+    submissions.write(root, "edited-tests", FIRST, edited)
+    other_language = dict(good, metadata={"kernelspec": {"name": "ir", "language": "R", "display_name": "R"}})
+    submissions.write(root, "kernel-r", FIRST, other_language)
+    duplicated = json.loads(json.dumps(good))
+    first_answer = next(i for i, c in enumerate(duplicated["cells"]) if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    wrong = json.loads(json.dumps(duplicated["cells"][first_answer]))
+    wrong["source"] = exercises_of(FIRST)[0].mistakes[0].code
+    duplicated["cells"].insert(first_answer, wrong)
+    submissions.write(root, "duplicate-answer", FIRST, duplicated)
+    if len(CHAPTERS) > 1:
+        other = CHAPTERS[1]
+        submissions.write(root, "wrong-chapter", FIRST, submissions.notebook_with(other, submissions.solution_answers(other)))
+
+    before = tree_digest(REPO / "solutions", REPO / "chapters")
+    result, seconds = grade(root, out)
+    return {"result": result, "seconds": seconds, "out": out, "grades": read_grades(out), "root": root,
+            "course_unchanged": before == tree_digest(REPO / "solutions", REPO / "chapters")}
+
+
+def scores(grades, student, chapter):
+    return {e.name: float(grades[student, chapter, e.name]["score"]) for e in exercises_of(chapter)}
+
+
+def full(chapter):
+    return {e.name: float(e.points) for e in exercises_of(chapter)}
+
+
+def test_exit_status_reports_the_malformed_submissions(graded):
+    assert graded["result"].returncode == 1, graded["result"].stderr[-3000:]
+    assert "problem: bad-json" in graded["result"].stderr
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solution_gets_full_marks_and_blank_gets_zero(graded, chapter):
+    grades = graded["grades"]
+    assert scores(grades, "solution", chapter) == full(chapter)
+    assert all(grades["solution", chapter, e.name]["reason"] == "" for e in exercises_of(chapter))
+    assert set(scores(grades, "blank", chapter).values()) == {0.0}
+    assert all("not implemented yet" in grades["blank", chapter, e.name]["reason"] for e in exercises_of(chapter))
+
+
+@pytest.mark.parametrize("exercise,mistake", MUTANTS, ids=[mutant_id(e, m) for e, m in MUTANTS])
+def test_each_known_mistake_loses_exactly_its_exercise(graded, exercise, mistake):
+    grades, student = graded["grades"], mutant_id(exercise, mistake)
+    expected = dict(full(exercise.chapter), **{exercise.name: 0.0})
+    assert scores(grades, student, exercise.chapter) == expected
+    assert mistake.expected_phrase in grades[student, exercise.chapter, exercise.name]["reason"]
+    feedback = graded["out"] / "feedback" / student / exercise.chapter / f"{exercise.chapter}.html"
+    assert "NotPassed" in feedback.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "student,reason",
+    [
+        ("bad-json", "not valid notebook JSON"),
+        ("not-a-notebook", "not a notebook"),
+        ("huge", "the limit is 20 MB"),
+        ("no-notebook", "no notebook (.ipynb)"),
+        ("empty-folder", f"no folder {FIRST}/ was submitted"),
+        ("wrong-chapter", "this is the notebook of chapter"),
+    ],
+)
+def test_malformed_submission_gets_zero_with_a_reason(graded, student, reason):
+    if student == "wrong-chapter" and len(CHAPTERS) < 2:
+        pytest.skip("needs a second chapter")
+    grades = graded["grades"]
+    assert set(scores(grades, student, FIRST).values()) == {0.0}
+    assert all(reason in grades[student, FIRST, e.name]["reason"] for e in exercises_of(FIRST))
+
+
+@pytest.mark.parametrize(
+    "student,note",
+    [
+        ("renamed", "graded my work (1).ipynb"),
+        ("edited-tests", "the course's versions were run"),
+        ("kernel-r", "kernel language was changed to 'R'"),
+    ],
+)
+def test_harmless_oddities_are_graded_with_a_note(graded, student, note):
+    grades = graded["grades"]
+    assert scores(grades, student, FIRST) == full(FIRST)
+    assert any(note in grades[student, FIRST, e.name]["reason"] for e in exercises_of(FIRST))
+
+
+def test_duplicate_answer_cell_grades_the_first_copy(graded):
+    grades = graded["grades"]
+    first = exercises_of(FIRST)[0].name
+    assert scores(grades, "duplicate-answer", FIRST) == dict(full(FIRST), **{first: 0.0})
+    assert "appears more than once" in grades["duplicate-answer", FIRST, first]["reason"]
+
+
+def test_gradebook_and_feedback_show_the_same_scores_as_the_csv(graded):
+    out, grades = graded["out"], graded["grades"]
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", "nnopt") as gradebook:
+        for (student, chapter, exercise), row in grades.items():
+            if not exercise:
+                continue
+            submission = gradebook.find_submission_notebook(chapter, chapter, student)
+            grade = next(g for g in submission.grades if g.name == f"{exercise}_tests")
+            assert grade.score == float(row["score"]), (student, chapter, exercise)
+            assert (out / "feedback" / student / chapter / f"{chapter}.html").is_file()
+
+
+def test_grading_modifies_nothing_of_the_course(graded):
+    assert graded["course_unchanged"]
+
+
+def test_one_submission_is_graded_within_twenty_seconds(tmp_path):
+    answers = submissions.solution_answers(FIRST)
+    submissions.write(tmp_path / "in", "alone", FIRST, submissions.notebook_with(FIRST, answers))
+    result, seconds = grade(tmp_path / "in", tmp_path / "out", workers=1)
+    print(f"one {FIRST} submission graded in {seconds:.1f} s (the whole command)")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert seconds < 20
+
+
+def test_an_empty_submissions_folder_is_an_error_with_a_clear_message(tmp_path):
+    (tmp_path / "in").mkdir()
+    result, _ = grade(tmp_path / "in", tmp_path / "out")
+    assert result.returncode == 2 and "has no student folders" in result.stderr
+    missing, _ = grade(tmp_path / "nowhere", tmp_path / "out")
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def test_killed_run_resumes_without_losing_or_repeating_a_grade(tmp_path):
+    require_command("bwrap", "bubblewrap")
+    answers = submissions.solution_answers(FIRST)
+    slow = dict(answers)
+    name = exercises_of(FIRST)[0].name
+    slow[name] = "import time\ntime.sleep(4)\n" + answers[name]
+    for index in range(4):
+        chosen = answers if index == 0 else slow
+        submissions.write(tmp_path / "in", f"student{index}", FIRST, submissions.notebook_with(FIRST, chosen))
+    command = [sys.executable, "-m", "autograde", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--workers", "1"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    verdicts = tmp_path / "out" / "verdicts"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        recorded = [p for p in verdicts.rglob("*.json") if json.loads(p.read_text()).get("recorded")] if verdicts.exists() else []
+        if recorded:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert recorded and len(recorded) < 4, "the run should be killed part way"
+    kept = {p: json.loads(p.read_text())["exercises"] for p in recorded}
+
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{len(recorded)} already graded" in result.stderr
+    for path, exercises in kept.items():
+        assert json.loads(path.read_text())["exercises"] == exercises, "a graded student was graded again"
+    grades = read_grades(tmp_path / "out")
+    for index in range(4):
+        assert scores(grades, f"student{index}", FIRST) == full(FIRST)
+    with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}", "nnopt") as gradebook:
+        assert sorted(s.id for s in gradebook.students) == [f"student{i}" for i in range(4)]

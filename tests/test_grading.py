@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,29 @@ def test_an_empty_submissions_folder_is_an_error_with_a_clear_message(tmp_path):
     assert result.returncode == 2 and "has no student folders" in result.stderr
     missing, _ = grade(tmp_path / "nowhere", tmp_path / "out")
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def test_lms_zip_downloads_are_collected_by_student(tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    good = submissions.notebook_with(FIRST, submissions.solution_answers(FIRST))
+    with zipfile.ZipFile(downloads / "all submissions.zip", "w") as archive:
+        archive.writestr(f"doejane_1234_5678_{FIRST}.ipynb", json.dumps(good))
+        archive.writestr(f"smithbob_LATE_9999_{FIRST}.ipynb", json.dumps(submissions.student_edition(FIRST)))
+    result, _ = grade(downloads, tmp_path / "out", "--chapter", FIRST)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grades = read_grades(tmp_path / "out")
+    assert scores(grades, "doejane", FIRST) == full(FIRST)
+    assert set(scores(grades, "smithbob", FIRST).values()) == {0.0}
+    assert all(grades["doejane", FIRST, e.name]["reason"] == "" for e in exercises_of(FIRST))
+
+    with zipfile.ZipFile(downloads / "evil.zip", "w") as archive:
+        archive.writestr("../../escape_1_x.ipynb", "{}")
+    result, _ = grade(downloads, tmp_path / "out2", "--chapter", FIRST)
+    assert result.returncode == 2 and "would be extracted outside" in result.stderr
+    assert not (tmp_path / "out2" / "downloaded" / "escape_1_x.ipynb").exists()
+    missing, _ = grade(downloads, tmp_path / "out3")
+    assert missing.returncode == 2 and "--chapter" in missing.stderr
 
 
 def test_killed_run_resumes_without_losing_or_repeating_a_grade(tmp_path):

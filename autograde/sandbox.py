@@ -310,7 +310,7 @@ def _parse(report):
             continue
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             return events, True
         if not isinstance(event, dict):
             return events, True

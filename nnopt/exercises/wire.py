@@ -94,8 +94,7 @@ def decode(data, depth=0):
     if tag == "str":
         return str(data["v"])
     if tag == "array":
-        raw = base64.b64decode(data["npy"], validate=True)
-        return np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+        return _read_npy(base64.b64decode(data["npy"], validate=True))
     if tag in ("tuple", "list", "iterator"):
         items = data["items"]
         if not isinstance(items, list) or len(items) > MAX_ITEMS:
@@ -105,6 +104,25 @@ def decode(data, depth=0):
     if tag == "other":
         return Foreign(str(data.get("type", "?"))[:MAX_MESSAGE], str(data.get("detail", ""))[:MAX_MESSAGE])
     raise ValueError("malformed result")
+
+
+def _read_npy(raw):
+    """Read ``.npy`` bytes, checking the header against the bytes that follow it first.
+
+    (``read_array`` allocates what the header declares before reading the data, so a
+    forged header of a few bytes could claim terabytes.)
+    """
+    stream = io.BytesIO(raw)
+    version = np.lib.format.read_magic(stream)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read_header:
+        raise ValueError(f".npy version {version} is not allowed")
+    shape, _, dtype = read_header[version](stream)
+    _plain_dtype(dtype)
+    declared = dtype.itemsize * int(np.prod(shape, dtype=object))
+    if declared != len(raw) - stream.tell():
+        raise ValueError(f"the array header declares {declared} bytes of data; {len(raw) - stream.tell()} were sent")
+    return np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
 
 
 def _plain_dtype(text):

@@ -39,33 +39,37 @@ def _type_name(value):
 
 
 def encode(value, depth=0):
-    """Turn a value into JSON-ready plain data (tagged with its kind)."""
+    """Turn a value into JSON-ready plain data (tagged with its kind).
+
+    Kinds are told by ``type(value)``, not ``isinstance``, which an object can fool
+    with a ``__class__`` property.
+    """
+    kind = type(value)
     if depth > MAX_DEPTH:
         return {"t": "other", "type": "nesting deeper than %d levels" % MAX_DEPTH}
     if value is None:
         return {"t": "none"}
-    if isinstance(value, (bool, np.bool_)):
+    if issubclass(kind, (bool, np.bool_)):
         return {"t": "bool", "v": bool(value)}
-    if isinstance(value, (int, np.integer)):
-        return {"t": "int", "v": int(value), "dtype": np.asarray(value).dtype.str if isinstance(value, np.integer) else "int"}
-    if isinstance(value, (float, np.floating)):
-        dtype = np.asarray(value).dtype.str if isinstance(value, np.floating) else np.dtype(np.float64).str
+    if issubclass(kind, (int, np.integer)):
+        return {"t": "int", "v": int(value), "dtype": np.asarray(value).dtype.str if issubclass(kind, np.integer) else "int"}
+    if issubclass(kind, (float, np.floating)):
+        dtype = np.asarray(value).dtype.str if issubclass(kind, np.floating) else np.dtype(np.float64).str
         return {"t": "float", "v": float(value), "dtype": dtype}
-    if isinstance(value, str):
+    if issubclass(kind, str):
         return {"t": "str", "v": value[:MAX_MESSAGE]}
-    if type(value) is np.ndarray:
+    if kind is np.ndarray:
         if value.dtype.hasobject:
             return {"t": "other", "type": f"numpy array of dtype {value.dtype}"}
         buffer = io.BytesIO()
         np.lib.format.write_array(buffer, value, allow_pickle=False)
         return {"t": "array", "npy": base64.b64encode(buffer.getvalue()).decode("ascii")}
-    if isinstance(value, np.ndarray):
+    if issubclass(kind, np.ndarray):
         return {"t": "other", "type": _type_name(value), "detail": "a subclass of numpy.ndarray"}
-    if isinstance(value, (tuple, list)):
-        kind = "tuple" if isinstance(value, tuple) else "list"
+    if issubclass(kind, (tuple, list)):
         items = list(itertools.islice(iter(value), MAX_ITEMS))
-        return {"t": kind, "items": [encode(item, depth + 1) for item in items]}
-    if isinstance(value, Iterator):
+        return {"t": "tuple" if issubclass(kind, tuple) else "list", "items": [encode(item, depth + 1) for item in items]}
+    if issubclass(kind, Iterator):
         items = list(itertools.islice(value, MAX_ITEMS + 1))
         return {
             "t": "iterator",
@@ -142,9 +146,9 @@ def error_message(error):
 
 def _arrays(value, path="output"):
     """Yield ``(path, array)`` for every ndarray inside a returned value."""
-    if isinstance(value, np.ndarray):
+    if issubclass(type(value), np.ndarray):
         yield path, value
-    elif isinstance(value, (tuple, list)):
+    elif issubclass(type(value), (tuple, list)):
         for i, item in enumerate(value):
             yield from _arrays(item, f"{path}[{i}]")
 
@@ -161,10 +165,10 @@ def run_call(function, args, kwargs, names=()):
     result = {"status": "ok", "aliased": []}
     try:
         output = function(*args, **kwargs)
-        if isinstance(output, Iterator):
+        if issubclass(type(output), Iterator):
             output = iter(list(itertools.islice(output, MAX_ITEMS + 1)))
         arguments = list(zip(names, args)) + list(kwargs.items())
-        for path, array in _arrays(output if not isinstance(output, Iterator) else ()):
+        for path, array in _arrays(output if not issubclass(type(output), Iterator) else ()):
             for name, argument in arguments:
                 if isinstance(argument, np.ndarray) and np.shares_memory(array, argument):
                     result["aliased"].append([path, name])

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from nnopt.exercises import evaluate, exercises_of, wire
+from nnopt.exercises.core import UNREADABLE
 
 from . import course
 from .sandbox import Limits
@@ -86,7 +87,7 @@ def _judge(exercise, calls, outcome):
         return False, f"the graded process reported {len(results)} of {len(calls)} cases", errors
     try:
         verdict = evaluate(exercise, calls, [results[i] for i in range(len(calls))])
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (*UNREADABLE, AttributeError) as error:
         return False, f"the graded process sent a malformed result ({type(error).__name__})", []
     return verdict.passed, verdict.reason, verdict.details + errors
 

@@ -16,6 +16,11 @@ import numpy as np
 from . import wire
 
 
+# What judging a malformed or hostile result can raise (an index far out of range can ask
+# NumPy for terabytes): the exercise fails with the error named, the grading goes on.
+UNREADABLE = (LookupError, TypeError, ValueError, ArithmeticError, MemoryError)
+
+
 @dataclass(frozen=True)
 class Call:
     """One call of the student's function: positional and keyword arguments, and a label for messages."""
@@ -213,14 +218,14 @@ def evaluate(exercise, calls, results):
     for number, (call, result) in enumerate(zip(calls, results), start=1):
         try:
             problems = _call_problems(exercise, call, result)
-        except (KeyError, TypeError, ValueError) as error:
+        except UNREADABLE as error:
             problems = [f"the result could not be read ({type(error).__name__}: {error})"]
         if problems:
             where = f"on case {number} of {len(calls)}" + (f" ({call.label})" if call.label else "")
             details = [f"{exercise.name} {where}:"] + [f"  - {p}" for p in problems]
             try:
                 hint = diagnose(exercise, call, wire.decode(result["output"])) if result["status"] == "ok" else ""
-            except (KeyError, TypeError, ValueError):
+            except UNREADABLE:
                 hint = ""
             reason = problems[0] + (f". Likely cause: {hint}" if hint else "")
             if hint:
@@ -228,7 +233,10 @@ def evaluate(exercise, calls, results):
             return Verdict(False, reason, details, number)
         outputs.append(wire.decode(result["output"]))
     if exercise.check_all is not None:
-        problems = exercise.check_all(calls, outputs)
+        try:
+            problems = exercise.check_all(calls, outputs)
+        except UNREADABLE as error:
+            problems = [f"the results could not be read ({type(error).__name__}: {error})"]
         if problems:
             return Verdict(False, problems[0], [f"  - {p}" for p in problems], len(calls))
     return Verdict(True, f"{exercise.name} passed all {len(calls)} cases", [], len(calls))

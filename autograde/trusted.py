@@ -92,6 +92,16 @@ def _judge(exercise, calls, outcome):
     return verdict.passed, verdict.reason, verdict.details + errors
 
 
+MAX_REASON_CHARS = 1000
+MAX_DETAIL_LINES = 40
+
+
+def _bounded(text):
+    """A reason or detail line no longer than MAX_REASON_CHARS (a forged report can send megabytes)."""
+    text = str(text)
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
 def _nnopt_hint(reason):
     if "No module named 'nnopt'" in reason:
         return reason + ". Graded code may use NumPy and the standard library, not the nnopt reference."
@@ -134,8 +144,8 @@ def grade(submission, source_notebook, sandbox, limits=Limits(), slot=0, submiss
         }
         outcome = sandbox.run(request, job_limits, slot)
         passed, reason, details = _judge(exercise, calls, outcome)
-        entry.update(passed=passed, score=exercise.points if passed else 0, reason=_nnopt_hint(reason),
-                     details=details, seconds=round(outcome.seconds, 3))
+        entry.update(passed=passed, score=exercise.points if passed else 0, reason=_bounded(_nnopt_hint(reason)),
+                     details=[_bounded(d) for d in details[:MAX_DETAIL_LINES]], seconds=round(outcome.seconds, 3))
 
     if not submission.problem and budget().wall_seconds > 0:
         _compare_with_notebook_tests(results, source_notebook, submission, sandbox, budget(), slot)

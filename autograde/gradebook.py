@@ -42,8 +42,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def clean(text):
-    """Student-derived text made safe to show: no terminal escapes or control characters."""
-    return _CONTROL.sub("", _ANSI.sub("", str(text)))
+    """Student-derived text made safe to show: no terminal escapes, control characters or lone surrogates.
+
+    (A lone surrogate, ``"\\ud800"``, is a valid ``str`` that no UTF-8 file can hold.)
+    """
+    text = str(text).encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", _ANSI.sub("", text))
 
 
 def verdict_path(out_dir, student, chapter):

@@ -3,7 +3,7 @@
 A submission contributes the *sources of its answer cells*, nothing else: test
 cells, preludes, kernelspec and cell order always come from the course. Whatever
 is wrong with the file (too large, not JSON, another chapter's notebook, answer
-cells deleted or duplicated) becomes a plain-language note or problem, never an
+cells deleted or duplicated, a symbolic link) becomes a plain-language note or problem, never an
 exception that stops the run.
 """
 
@@ -39,6 +39,10 @@ def answer_ids(source_notebook):
 
 
 def _pick_notebook(folder, chapter):
+    # Links are not followed: one could point at another student's notebook or the instructor's files.
+    for path in (folder.parent, folder):
+        if path.is_symlink():
+            return None, f"{path.name} is a symbolic link; submit the folder itself, not a link"
     if not folder.is_dir():
         return None, f"no folder {folder.name}/ was submitted for this chapter"
     notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
@@ -94,6 +98,9 @@ def read(student, chapter, folder, sources):
     path, problem = _pick_notebook(Path(folder), chapter)
     if path is None:
         submission.problem = problem
+        return submission
+    if path.is_symlink():
+        submission.problem = f"{path.name} is a symbolic link; submit the notebook file itself, not a link"
         return submission
     submission.path = path
     if path.name != f"{chapter}.ipynb":

@@ -58,7 +58,7 @@ class Limits:
     wall_seconds: float = 20.0
     cpu_seconds: int = 15
     memory_bytes: int = 2 << 30
-    processes: int = 64
+    processes: int = 8  # per job (its own uid): bounds a fork bomb's share of the CPU and its memory
     file_bytes: int = 16 << 20
     scratch_bytes: int = 64 << 20
     output_bytes: int = 1 << 20
@@ -217,7 +217,7 @@ class Sandbox:
             pass_fds=(report_write,),
             preexec_fn=self._set_limits(limits),
             start_new_session=True,
-            env={"PATH": "/usr/bin:/bin"} if self.unsafe else None,
+            env={"PATH": "/usr/bin:/bin"},  # not the grader's: the sandbox's pid 1 (bwrap) keeps what it is given
             cwd="/tmp" if self.unsafe else None,
         )
         os.close(report_write)
@@ -229,6 +229,8 @@ class Sandbox:
         collected = _collect(process, report_read, limits, started)
         ending = collected["ending"]
         process.wait()
+        if self.as_root and not self.unsafe:
+            _wait_until_gone(FIRST_SLOT_UID + slot)
         if ending is None:
             ending = _describe_exit(process.returncode)
         events, malformed = _parse(collected["report"])
@@ -244,6 +246,33 @@ def _kill(process):
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _processes_of(uid):
+    """Host pids of the processes whose real uid is ``uid``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as status:
+                uid_line = next(line for line in status if line.startswith("Uid:"))
+        except (OSError, StopIteration):  # it ended while we looked
+            continue
+        if int(uid_line.split()[1]) == uid:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_until_gone(uid, timeout=10.0):
+    """Wait while the kernel finishes off a job's processes (its PID namespace is gone).
+
+    Until they are reaped they still count against the slot's process limit, so the
+    next job in this slot could fail to start; and none of them may outlive the run.
+    """
+    deadline = time.monotonic() + timeout
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _collect(process, report_read, limits, started):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import course, zipcollect
 from .run import grade_folder
-from .sandbox import Limits, SandboxUnavailable
+from .sandbox import MAX_SLOTS, Limits, SandboxUnavailable
 
 
 def main(argv=None):
@@ -35,8 +35,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder")
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
+    if not 1 <= args.workers <= MAX_SLOTS:
+        parser.error(f"--workers must be between 1 and {MAX_SLOTS}")
     limits = Limits(wall_seconds=args.wall_seconds, cpu_seconds=args.cpu_seconds, memory_bytes=args.memory_mb << 20)
     try:
         submissions = args.submissions

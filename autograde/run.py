@@ -25,7 +25,7 @@ from nnopt.exercises import exercises_of
 
 from . import course, submission, trusted
 from .gradebook import Gradebook, clean, verdict_path
-from .sandbox import Limits, Sandbox
+from .sandbox import Limits, Sandbox, reserve_slots
 
 COLUMNS = ["student_id", "chapter", "exercise", "score", "max_score", "reason"]
 
@@ -34,7 +34,7 @@ def atomic_write(path, text):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8", errors="replace")  # a stray surrogate must not lose the file
     os.replace(temporary, path)
 
 
@@ -111,7 +111,7 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
 
     failures = []
     slots = queue.Queue()
-    for slot in range(workers):
+    for slot in reserve_slots(workers):
         slots.put(slot)
 
     def work(key):
@@ -155,6 +155,9 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
                  f"({time.monotonic() - started:.1f} s elapsed)")
 
     failures += [f"{student}/{chapter}: {sub.problem}" for (student, chapter), sub in submissions.items() if sub.problem]
+    for student, chapter in submissions:
+        verdict = _load(verdict_path(out_dir, student, chapter)) or {"exercises": []}
+        failures += [f"{student}/{chapter}: {e['reason']}" for e in verdict["exercises"] if e.get("internal_error")]
     rows = list(extra_rows)
     for student, chapter in ((folder.name, chapter) for folder, chapter in pairs):
         verdict = _load(verdict_path(out_dir, student, chapter))

@@ -25,6 +25,7 @@ standard ``json`` module; arrays inside are ``.npy`` bytes read with
 ``allow_pickle=False``.
 """
 
+import fcntl
 import json
 import os
 import resource
@@ -33,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,8 @@ HARNESS = Path(__file__).with_name("harness.py")
 WIRE = Path(wire.__file__)
 NNOPT_DIR = Path(nnopt.__file__).parent
 FIRST_SLOT_UID = 64000
+MAX_SLOTS = 64
+_held_slots = []  # lock files of the slots this process reserved; closing them releases the slots
 OUTPUT_KEPT = 16 * 1024
 
 
@@ -62,7 +66,7 @@ class Limits:
     file_bytes: int = 16 << 20
     scratch_bytes: int = 64 << 20
     output_bytes: int = 1 << 20
-    report_bytes: int = 64 << 20
+    report_bytes: int = 8 << 20
     open_files: int = 256
 
 
@@ -78,6 +82,34 @@ class Outcome:
     @property
     def finished(self):
         return self.ending == "finished"
+
+
+def reserve_slots(count):
+    """Reserve ``count`` job slots (each runs as uid FIRST_SLOT_UID + slot) for this process.
+
+    A slot's uid carries the per-uid process limit, so two grading runs on one host
+    must not share one: each slot is held with an exclusive ``flock`` until this
+    process ends.
+    """
+    if not 1 <= count <= MAX_SLOTS:
+        raise ValueError(f"workers must be between 1 and {MAX_SLOTS}, got {count}")
+    directory = Path(tempfile.gettempdir()) / "nnopt-autograde-slots"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    reserved = []
+    for slot in range(MAX_SLOTS):
+        if len(reserved) == count:
+            break
+        handle = open(directory / f"{slot}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _held_slots.append(handle)
+        reserved.append(slot)
+    if len(reserved) < count:
+        raise SandboxUnavailable(f"only {len(reserved)} of {count} worker slots are free; other grading runs hold the rest")
+    return reserved
 
 
 def _system_binds():

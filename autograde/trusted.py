@@ -108,6 +108,25 @@ def _nnopt_hint(reason):
     return reason
 
 
+def _grade_exercise(entry, exercise, submission, source_notebook, sandbox, limits, slot):
+    """Run one exercise's answer in a fresh sandboxed process on secret inputs; judge it here."""
+    calls = exercise.cases(np.random.default_rng(secrets.randbits(63)))
+    request = {
+        "mode": "call",
+        "cells": _answer_program(source_notebook, submission.answers, {exercise.name, *exercise.depends_on}),
+        "function": exercise.name,
+        "argument_names": list(exercise.argument_names),
+        "calls": [
+            {"args": [wire.encode(a) for a in call.args], "kwargs": {k: wire.encode(v) for k, v in call.kwargs.items()}}
+            for call in calls
+        ],
+    }
+    outcome = sandbox.run(request, limits, slot)
+    passed, reason, details = _judge(exercise, calls, outcome)
+    entry.update(passed=passed, score=exercise.points if passed else 0, reason=_bounded(_nnopt_hint(reason)),
+                 details=[_bounded(d) for d in details[:MAX_DETAIL_LINES]], seconds=round(outcome.seconds, 3))
+
+
 def grade(submission, source_notebook, sandbox, limits=Limits(), slot=0, submission_seconds=120.0):
     """Grade ``submission`` (a :class:`submission.Submission`); return the verdict as plain data."""
     started = time.monotonic()
@@ -131,21 +150,10 @@ def grade(submission, source_notebook, sandbox, limits=Limits(), slot=0, submiss
         if job_limits.wall_seconds <= 0:
             entry["reason"] = f"the submission's time limit ({submission_seconds:g} s) ran out before this exercise"
             continue
-        calls = exercise.cases(np.random.default_rng(secrets.randbits(63)))
-        request = {
-            "mode": "call",
-            "cells": _answer_program(source_notebook, submission.answers, {exercise.name, *exercise.depends_on}),
-            "function": exercise.name,
-            "argument_names": list(exercise.argument_names),
-            "calls": [
-                {"args": [wire.encode(a) for a in call.args], "kwargs": {k: wire.encode(v) for k, v in call.kwargs.items()}}
-                for call in calls
-            ],
-        }
-        outcome = sandbox.run(request, job_limits, slot)
-        passed, reason, details = _judge(exercise, calls, outcome)
-        entry.update(passed=passed, score=exercise.points if passed else 0, reason=_bounded(_nnopt_hint(reason)),
-                     details=[_bounded(d) for d in details[:MAX_DETAIL_LINES]], seconds=round(outcome.seconds, 3))
+        try:
+            _grade_exercise(entry, exercise, submission, source_notebook, sandbox, job_limits, slot)
+        except Exception as error:  # a grader bug costs this exercise's verdict, not the submission's
+            entry.update(internal_error=True, reason=_bounded(f"internal grading error: {type(error).__name__}: {error}"))
 
     if not submission.problem and budget().wall_seconds > 0:
         _compare_with_notebook_tests(results, source_notebook, submission, sandbox, budget(), slot)

@@ -257,3 +257,17 @@ def test_killed_run_resumes_without_losing_or_repeating_a_grade(tmp_path):
         assert scores(grades, f"student{index}", FIRST) == full(FIRST)
     with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}", "nnopt") as gradebook:
         assert sorted(s.id for s in gradebook.students) == [f"student{i}" for i in range(4)]
+
+
+def test_concurrent_grading_runs_never_share_a_job_uid():
+    hold = "import sys, time; from autograde.sandbox import reserve_slots; print(reserve_slots(int(sys.argv[1])), flush=True); time.sleep(int(sys.argv[2]))"
+    first = subprocess.Popen([sys.executable, "-c", hold, "2", "20"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        held = json.loads(first.stdout.readline())
+        second = subprocess.run([sys.executable, "-c", hold, "2", "0"], cwd=REPO, capture_output=True, text=True)
+        assert not set(held) & set(json.loads(second.stdout)), "two runs got the same slot"
+        greedy = subprocess.run([sys.executable, "-c", hold, "64", "0"], cwd=REPO, capture_output=True, text=True)
+        assert greedy.returncode != 0 and "worker slots are free" in greedy.stderr
+    finally:
+        first.kill()
+        first.wait()

@@ -82,9 +82,11 @@ def _check_batches(call, output):
         if sizes == expected_sizes[:-1] and n % batch_size:
             return [f"the last, partial batch of {n % batch_size} indices is missing (batch sizes {sizes})"]
         return [f"batch sizes are {sizes[:12]}, expected {expected_sizes[:12]}"]
-    visits = np.bincount(np.concatenate(output), minlength=n) if output else np.zeros(n, int)
-    if len(visits) > n:
-        return [f"index {len(visits) - 1} is out of range for n={n}"]
+    order = np.concatenate(output) if output else np.zeros(0, int)
+    outside = order[(order < 0) | (order >= n)]
+    if outside.size:
+        return [f"index {outside[0]} is out of range for n={n}"]
+    visits = np.bincount(order, minlength=n)
     if (visits != 1).any():
         repeated = np.flatnonzero(visits > 1)
         missing = np.flatnonzero(visits == 0)
@@ -92,7 +94,7 @@ def _check_batches(call, output):
             f"an epoch must visit every index once: it repeats {len(repeated)} indices "
             f"(e.g. {repeated[:3].tolist()}) and never visits {len(missing)} (e.g. {missing[:3].tolist()})"
         ]
-    if n >= 10 and np.array_equal(np.concatenate(output), np.arange(n)):
+    if n >= 10 and np.array_equal(order, np.arange(n)):
         return ["the indices come in order 0, 1, 2, ...: they are not shuffled"]
     return []
 

@@ -242,7 +242,8 @@ def attack_run(setting):
                     solutions / CHAPTER / f"{CHAPTER}.ipynb", out / "instructor-notes.txt"]
     listener = Listener(marker)
     values = {"marker": marker, "port": listener.port, "host_marker": unpickled,
-              "write_paths": "|".join(map(str, write_paths)), "secret_files": "|".join(map(str, secret_files))}
+              "write_paths": "|".join(map(str, write_paths)), "secret_files": "|".join(map(str, secret_files)),
+              "forged_report": (ATTACKS_DIR / "forged_report.snippet").read_text()}
     answers = submissions.solution_answers(CHAPTER)
     for attacker, exercise, _ in ATTACKS:
         if attacker in NOTEBOOK_ATTACKS:

@@ -21,8 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from nnopt.exercises import exercises_of
-
 from . import course, submission, trusted
 from .gradebook import Gradebook, clean, verdict_path
 from .sandbox import Limits, Sandbox, reserve_slots
@@ -69,18 +67,6 @@ def _load(path):
         return None
 
 
-def _failed_verdict(sub, chapter, reason):
-    """A verdict for a submission that could not be graded at all."""
-    return {
-        "student": sub.student, "chapter": chapter, "sha256": sub.sha256, "notes": sub.notes,
-        "exercises": [
-            {"exercise": e.name, "max_score": e.points, "score": 0, "passed": False, "tampering": False,
-             "reason": reason, "details": [], "seconds": 0.0}
-            for e in exercises_of(chapter)
-        ],
-    }
-
-
 def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTIONS, unsafe=False,
                  limits=Limits(), submission_seconds=120.0, only_chapter=None):
     """Grade every submission; return the exit status (0: all graded cleanly, 1: something failed)."""
@@ -117,7 +103,7 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
     def work(key):
         sub = submissions[key]
         if sub.problem:
-            return _failed_verdict(sub, key[1], sub.problem)
+            return trusted.ungraded(sub, sub.problem)
         slot = slots.get()
         try:
             return trusted.grade(sub, sources[key[1]], sandbox, limits, slot, submission_seconds)
@@ -144,7 +130,7 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
             try:
                 verdict = future.result()
             except Exception as error:  # a grader bug: say so, keep going
-                verdict = _failed_verdict(submissions[key], key[1], f"internal grading error: {error}")
+                verdict = trusted.ungraded(submissions[key], f"internal grading error: {error}")
                 failures.append(f"{key[0]}/{key[1]}: internal grading error: {error}")
             atomic_write(verdict_path(out_dir, *key), json.dumps(verdict, indent=1))
             record(key, verdict)

@@ -127,8 +127,26 @@ def _grade_exercise(entry, exercise, submission, source_notebook, sandbox, limit
                  details=[_bounded(d) for d in details[:MAX_DETAIL_LINES]], seconds=round(outcome.seconds, 3))
 
 
+def _entry(exercise, reason=""):
+    """An exercise's verdict before (or without) grading: no points."""
+    return {"exercise": exercise.name, "max_score": exercise.points, "score": 0, "passed": False,
+            "tampering": False, "reason": reason, "details": [], "seconds": 0.0}
+
+
+def _verdict(submission, entries, seconds=0.0):
+    return {"student": submission.student, "chapter": submission.chapter, "sha256": submission.sha256,
+            "notes": submission.notes, "exercises": entries, "seconds": round(seconds, 3)}
+
+
+def ungraded(submission, reason):
+    """The verdict of a submission none of whose code could be graded: every exercise 0, for ``reason``."""
+    return _verdict(submission, [_entry(exercise, reason) for exercise in exercises_of(submission.chapter)])
+
+
 def grade(submission, source_notebook, sandbox, limits=Limits(), slot=0, submission_seconds=120.0):
     """Grade ``submission`` (a :class:`submission.Submission`); return the verdict as plain data."""
+    if submission.problem:
+        return ungraded(submission, submission.problem)
     started = time.monotonic()
 
     def budget():
@@ -137,12 +155,8 @@ def grade(submission, source_notebook, sandbox, limits=Limits(), slot=0, submiss
 
     results = []
     for exercise in exercises_of(submission.chapter):
-        entry = {"exercise": exercise.name, "max_score": exercise.points, "score": 0, "passed": False,
-                 "tampering": False, "details": [], "seconds": 0.0}
+        entry = _entry(exercise)
         results.append(entry)
-        if submission.problem:
-            entry["reason"] = submission.problem
-            continue
         if exercise.name not in submission.answers:
             entry["reason"] = f"the answer cell {exercise.name!r} is missing from the submission"
             continue
@@ -155,16 +169,9 @@ def grade(submission, source_notebook, sandbox, limits=Limits(), slot=0, submiss
         except Exception as error:  # a grader bug costs this exercise's verdict, not the submission's
             entry.update(internal_error=True, reason=_bounded(f"internal grading error: {type(error).__name__}: {error}"))
 
-    if not submission.problem and budget().wall_seconds > 0:
+    if budget().wall_seconds > 0:
         _compare_with_notebook_tests(results, source_notebook, submission, sandbox, budget(), slot)
-    return {
-        "student": submission.student,
-        "chapter": submission.chapter,
-        "sha256": submission.sha256,
-        "notes": submission.notes,
-        "exercises": results,
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    return _verdict(submission, results, time.monotonic() - started)
 
 
 def _compare_with_notebook_tests(results, source_notebook, submission, sandbox, limits, slot):

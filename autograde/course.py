@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 CHAPTERS = REPO / "chapters"
 TESTS_SUFFIX = "_tests"
-HIDDEN_TESTS_BEGIN = "### BEGIN HIDDEN TESTS"
+# nbgrader's markers, as the instructor notebooks use them
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN_TESTS_BEGIN, HIDDEN_TESTS_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 def chapters(solutions=SOLUTIONS):

@@ -4,8 +4,9 @@ import copy
 import json
 from pathlib import Path
 
+from autograde.course import SOLUTION_MARKERS
+
 REPO = Path(__file__).resolve().parent.parent
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 def _load(path):
@@ -24,7 +25,7 @@ def solution_answers(chapter):
         grading = cell.get("metadata", {}).get("nbgrader", {})
         if grading.get("solution"):
             lines = "".join(cell["source"]).splitlines(keepends=True)
-            answers[grading["grade_id"]] = "".join(line for line in lines if line.strip() not in MARKERS)
+            answers[grading["grade_id"]] = "".join(line for line in lines if line.strip() not in SOLUTION_MARKERS)
     return answers
 
 

@@ -18,8 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from autograde.course import HIDDEN_TESTS_BEGIN, HIDDEN_TESTS_END, SOLUTION_MARKERS
+
 MATHJAX_PARTS = ("tex-chtml.js", "input", "output/chtml", "ui", "a11y")
 
 
@@ -32,9 +32,9 @@ def _split_hidden(source):
     visible, hidden, inside = [], [], False
     for line in _lines(source):
         marker = line.strip()
-        if marker == HIDDEN_BEGIN:
+        if marker == HIDDEN_TESTS_BEGIN:
             inside = True
-        elif marker == HIDDEN_END:
+        elif marker == HIDDEN_TESTS_END:
             inside = False
         else:
             (hidden if inside else visible).append(line)

@@ -1,7 +1,8 @@
 """A small, seeded PyTorch training loop for the measured results of the chapters.
 
 ``mlp`` builds the network, ``fit`` trains it with any ``torch.optim`` optimizer on
-a :class:`nnopt.data.Split` and records the test accuracy after every epoch. The
+a :class:`nnopt.data.Split` and records, after every epoch, the mean training loss
+and the validation and test accuracy (choose on validation, report test). The
 same seed gives the same initial weights and the same mini-batches, so two runs
 that differ only in the optimizer see exactly the same data in the same order.
 """
@@ -32,17 +33,30 @@ def mlp(sizes, seed=0):
 
 @dataclass(frozen=True)
 class History:
-    """What one training run measured: the test accuracy after each epoch (index 0: before
-    training) and the seconds spent in training steps."""
+    """What one training run measured, per epoch (index 0: before training): the mean
+    training loss over the epoch's mini-batches (``nan`` before training), the
+    validation and test accuracy; and the seconds spent in training steps."""
 
+    train_loss: list
+    val_accuracy: list
     test_accuracy: list
     seconds: float
 
 
 def accuracy(model, X, y):
-    """Fraction of rows of ``X`` (a tensor) that ``model`` classifies as ``y``."""
-    with torch.no_grad():
-        return float((model(X).argmax(dim=1) == y).double().mean())
+    """Fraction of rows of ``X`` (a tensor) that ``model`` classifies as ``y`` (``nan`` if there are none).
+
+    The model is put in evaluation mode for the measurement and back in the mode it was in.
+    """
+    if len(y) == 0:
+        return float("nan")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return float((model(X).argmax(dim=1) == y).double().mean())
+    finally:
+        model.train(was_training)
 
 
 def fit(model, optimizer, split, epochs, batch_size=64, seed=0, lr_at=None, threads=1):
@@ -56,14 +70,19 @@ def fit(model, optimizer, split, epochs, batch_size=64, seed=0, lr_at=None, thre
     only, not the accuracy evaluations.
     """
     epochs = _validate.integer("epochs", epochs)
-    X_train, y_train = torch.from_numpy(split.X_train).float(), torch.from_numpy(split.y_train)
-    X_test, y_test = torch.from_numpy(split.X_test).float(), torch.from_numpy(split.y_test)
+    tensors = {
+        part: (torch.from_numpy(getattr(split, f"X_{part}")).float(), torch.from_numpy(getattr(split, f"y_{part}")))
+        for part in ("train", "val", "test")
+    }
+    X_train, y_train = tensors["train"]
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        test_accuracy, seconds, step = [accuracy(model, X_test, y_test)], 0.0, 0
+        losses, seconds, step = [float("nan")], 0.0, 0
+        accuracies = {part: [accuracy(model, *tensors[part])] for part in ("val", "test")}
         for epoch in range(epochs):
-            start = time.perf_counter()
+            start, total = time.perf_counter(), 0.0
+            model.train()
             for rows in minibatch_indices(len(y_train), batch_size, seed + epoch):
                 rows = torch.from_numpy(rows)
                 if lr_at is not None:
@@ -71,10 +90,14 @@ def fit(model, optimizer, split, epochs, batch_size=64, seed=0, lr_at=None, thre
                         group["lr"] = lr_at(step)
                 step += 1
                 optimizer.zero_grad()
-                torch.nn.functional.cross_entropy(model(X_train[rows]), y_train[rows]).backward()
+                loss = torch.nn.functional.cross_entropy(model(X_train[rows]), y_train[rows])
+                loss.backward()
                 optimizer.step()
+                total += loss.item() * len(rows)
             seconds += time.perf_counter() - start
-            test_accuracy.append(accuracy(model, X_test, y_test))
+            losses.append(total / len(y_train))
+            for part in ("val", "test"):
+                accuracies[part].append(accuracy(model, *tensors[part]))
     finally:
         torch.set_num_threads(previous_threads)
-    return History(test_accuracy, seconds)
+    return History(losses, accuracies["val"], accuracies["test"], seconds)

@@ -221,7 +221,10 @@ def test_training_loop_is_seeded_and_follows_the_schedule():
         histories.append(train.fit(model, optimizer, split, epochs=2, seed=5, lr_at=lambda k: 1e-2 / (1 + k)))
         optimizers.append(optimizer)
     assert histories[0].test_accuracy == histories[1].test_accuracy
-    assert len(histories[0].test_accuracy) == 3
+    assert histories[0].val_accuracy == histories[1].val_accuracy
+    assert len(histories[0].test_accuracy) == len(histories[0].val_accuracy) == len(histories[0].train_loss) == 3
     assert histories[0].test_accuracy[-1] > histories[0].test_accuracy[0] + 0.2
+    assert histories[0].val_accuracy[-1] > histories[0].val_accuracy[0] + 0.2
+    assert np.isnan(histories[0].train_loss[0]) and histories[0].train_loss[2] < histories[0].train_loss[1]
     steps = 2 * -(-len(split.y_train) // 64)
     assert optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-2 / steps)

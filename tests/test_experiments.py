@@ -1,0 +1,62 @@
+"""nnopt.experiments: the statistics and timing rules every chapter's measured table uses."""
+
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nnopt.experiments import choose, difference, interleaved_medians, summarize
+
+
+def test_summary_is_mean_sample_std_and_t_interval():
+    values = [0.91, 0.95, 0.93, 0.97, 0.92]
+    summary = summarize(values)
+    assert summary.mean == pytest.approx(np.mean(values))
+    assert summary.std == pytest.approx(np.std(values, ddof=1))
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert summary.half_width == pytest.approx((high - low) / 2)
+    assert summary.format(percent=True) == f"{np.mean(values):.1%} ± {np.std(values, ddof=1):.1%}"
+    assert np.isnan(summarize([1.0]).std)
+
+
+def test_choose_uses_the_mean_flags_the_edge_and_reports_ties():
+    chosen = choose({0.1: [0.90, 0.92], 0.3: [0.95, 0.93], 1.0: [0.80, 0.85]})
+    assert chosen.best == 0.3 and not chosen.at_edge and chosen.tied_with == ()
+    edge = choose({1.0: [0.99, 0.98], 0.3: [0.95, 0.93], 0.1: [0.80, 0.85]})
+    assert edge.best == 1.0 and edge.at_edge and edge.flag() == "*"
+    # an exact tie of means is broken by the smaller spread, whatever the order of the dictionary
+    for results in ({0.3: [0.9, 1.0], 0.1: [0.95, 0.95], 1.0: [0.5, 0.5]}, {1.0: [0.5, 0.5], 0.1: [0.95, 0.95], 0.3: [0.9, 1.0]}):
+        tie = choose(results)
+        assert tie.best == 0.1 and tie.tied_with == (0.3,)
+    assert choose({1: [3.0, 3.1], 2: [1.0, 1.1], 3: [2.0, 2.0]}, higher_is_better=False).best == 2
+    with pytest.raises(ValueError, match="at least one"):
+        choose({})
+    with pytest.raises(ValueError, match="finite"):
+        choose({1: [float("nan")]})
+
+
+def test_difference_is_a_welch_interval():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 0.1, 6), rng.normal(0.5, 0.3, 5)
+    found = difference(a, b)
+    result = stats.ttest_ind(a, b, equal_var=False)
+    low, high = result.confidence_interval(0.95)
+    assert (found.low, found.high) == (pytest.approx(low), pytest.approx(high))
+    assert found.resolved and "higher than" in found.describe("a", "b")
+    same = difference([1.0, 1.2, 0.9], [1.1, 1.0, 1.05])
+    assert not same.resolved and "cannot be told apart" in same.describe("a", "b")
+    with pytest.raises(ValueError, match="two seeds"):
+        difference([1.0], [1.0, 2.0])
+
+
+def test_interleaved_medians_time_each_function_in_turns():
+    calls = []
+    medians = interleaved_medians(
+        {"short": lambda: calls.append("short"), "long": lambda: (calls.append("long"), time.sleep(0.01))},
+        repeats=3, warmup=1,
+    )
+    assert medians["long"] > 0.009 and medians["short"] < medians["long"]
+    assert calls[-6:] == ["short", "long"] * 3  # in turns, not one function's repeats in a row
+    with pytest.raises(ValueError, match="repeats"):
+        interleaved_medians({"f": lambda: None}, repeats=0)

@@ -7,7 +7,9 @@ one known mistake, and blank student editions), side by side in one run. Plain
 nbgrader executes every submitted notebook top to bottom in a kernel with the
 instructor's rights; ``python -m autograde`` runs only the answer cells, each
 exercise in its own sandboxed process, ``--workers`` at a time. Prints both
-times and the speed-up; exits 1 if the speed-up is below 1.5.
+times and the speed-up; exits 1 if the speed-up is below 1.5. First it grades one
+full-marks submission of every chapter alone, with one worker, and prints the time
+of the whole command against the budget of 20 s per submission.
 """
 
 import argparse
@@ -74,6 +76,12 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
+        for chapter in course.chapters():
+            alone = scratch / f"alone-{chapter}"
+            answers = submissions.solution_answers(chapter)
+            submissions.write(alone / "in", "alone", chapter, submissions.notebook_with(chapter, answers))
+            seconds = sandboxed(alone / "in", alone / "out", 1)
+            print(f"one {chapter} submission, 1 worker, the whole command: {seconds:5.1f} s (budget 20 s)", flush=True)
         make_submissions(scratch / "in", args.submissions)
         print(f"grading {args.submissions} {CHAPTER} submissions", flush=True)
         ours = sandboxed(scratch / "in", scratch / "out", args.workers)

@@ -1,8 +1,8 @@
-"""Every chapter runs: the instructor edition top to bottom within the time budget, and the
-student edition as handed out (checks fail and say so, demos still run through the fallback)."""
+"""Every chapter runs as handed out: the student edition with its stubs (checks fail and say so,
+demos still run through the fallback). The instructor edition is executed by the book build
+(tests/test_book.py); the time budgets are measured by tests/benchmark_chapters.py."""
 
 import os
-import time
 
 import nbformat
 import pytest
@@ -10,7 +10,6 @@ from nbclient import NotebookClient
 
 from autograde import course, student
 
-BUDGET_SECONDS = 60
 CHAPTERS = course.chapters()
 
 
@@ -19,9 +18,8 @@ def execute(path, allow_errors, static_widgets):
     environment = dict(os.environ, NNOPT_WIDGETS="static" if static_widgets else "live")
     client = NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(path.parent)}})
-    started = time.perf_counter()
     client.execute(env=environment)
-    return notebook, time.perf_counter() - started
+    return notebook
 
 
 def errors(cell):
@@ -29,18 +27,9 @@ def errors(cell):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_solution_notebook_runs_within_budget(chapter):
-    """As the book build runs it: widgets precompute every frame."""
-    notebook, seconds = execute(course.source_path(chapter), allow_errors=False, static_widgets=True)
-    print(f"{chapter}: executed in {seconds:.1f} s")
-    assert seconds < BUDGET_SECONDS
-    assert not any(errors(cell) for cell in notebook.cells)
-
-
-@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_student_edition_fails_its_checks_and_demos_still_run(chapter):
     path = course.CHAPTERS / chapter / f"{chapter}.ipynb"
-    notebook, _ = execute(path, allow_errors=True, static_widgets=False)
+    notebook = execute(path, allow_errors=True, static_widgets=False)
     printed = ""
     for cell in notebook.cells:
         if cell.cell_type != "code":

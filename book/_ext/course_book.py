@@ -6,7 +6,9 @@ by hand. When Sphinx reads such a notebook (``source-read``), this extension
 * strips nbgrader's ``### BEGIN/END SOLUTION`` markers and collapses each solution
   cell behind a "Show solution" toggle;
 * moves the hidden part of each test cell into a cell of its own that still
-  executes (so the build proves the solution passes) but is removed from the page;
+  executes (so the build proves the solution passes) but is removed from the page,
+  and drops the test cell's ``raises-exception`` tag (which lets "Run All" go on
+  past an unfinished exercise in JupyterLab), so that a failing check fails the build;
 
 and it makes the page work offline: widgets are rendered in their precomputed,
 kernel-free mode (``NNOPT_WIDGETS=static``), and MathJax is served from the
@@ -52,6 +54,8 @@ def _page_cells(cell):
         tags.append("hide-input")
         cell["metadata"]["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
         return [dict(cell, source="".join(source))]
+    tags = [tag for tag in cell.get("metadata", {}).get("tags", []) if tag != "raises-exception"]
+    cell = dict(cell, metadata=dict(cell["metadata"], tags=tags))
     visible, hidden = _split_hidden(cell["source"])
     if not hidden:
         return [cell]

@@ -7,7 +7,12 @@ written and flushed as soon as it is known, so that a crash later loses nothing
 earlier. The grader decides what the lines mean.
 
 Request: {"mode": "call" | "notebook", "paths": [...], "cells": [{"kind", "source", "id"}],
-          "function": name, "argument_names": [...], "calls": [{"args", "kwargs"}]}
+          "function": name, "argument_names": [...], "calls": [{"args", "kwargs"}],
+          "hidden_seeds": {exercise: seed}}
+
+Every cell runs, whatever the cells before it raised (a failing cell costs only
+what depends on it); a "start" event before each cell tells the grader which cell
+was running if the process is killed.
 """
 
 import json
@@ -44,12 +49,15 @@ def run_cell(shell, cell):
 
 def main(request):
     sys.stdin.close()
+    if request.get("hidden_seeds"):
+        os.environ["NNOPT_HIDDEN_SEEDS"] = json.dumps(request["hidden_seeds"])
     shell = make_shell()
     for cell in request["cells"]:
+        report(event="start", id=cell["id"])
         error = run_cell(shell, cell)
         event = {"event": "cell", "id": cell["id"], "kind": cell["kind"], "ok": error is None}
         if error is not None:
-            event["error"] = {"type": type(error).__name__, "message": wire.error_message(error)}
+            event["error"] = wire.describe_error(error)
         report(**event)
     if request["mode"] != "call":
         return

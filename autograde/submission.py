@@ -1,10 +1,15 @@
 """Read a submitted notebook defensively and keep only what the student may change.
 
-A submission contributes the *sources of its answer cells*, nothing else: test
-cells, preludes, kernelspec and cell order always come from the course. Whatever
-is wrong with the file (too large, not JSON, another chapter's notebook, answer
-cells deleted or duplicated, a symbolic link) becomes a plain-language note or problem, never an
-exception that stops the run.
+A submission contributes the *student's own code cells*, in notebook order: its
+answer cells, and the code cells the student added. That is what the grader runs
+after the course's prelude, as "Run All" would, so a graded function may call
+another exercise's function or a helper, and the last definition wins. The
+course's own cells (tests, preludes, demos), the kernelspec and everything else
+always come from the course: a course cell is recognised by its cell id or by its
+unchanged source, and is never run from the submission. Whatever is wrong with the
+file (too large, not JSON, another chapter's notebook, a symbolic link) becomes a
+plain-language note or problem, never an exception that stops the run. A note
+names the exercise it concerns (or none, for the whole submission).
 """
 
 import copy
@@ -14,10 +19,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbformat.v4 import new_code_cell
+
 from . import course
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
-MAX_ANSWER_CHARS = 200_000
+MAX_CELL_CHARS = 200_000
+MAX_STUDENT_CELLS = 200
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -29,13 +37,39 @@ class Submission:
     chapter: str
     path: Path | None = None
     sha256: str = ""
-    answers: dict = field(default_factory=dict)  # grade_id -> source
-    notes: list = field(default_factory=list)  # worth telling, grading goes on
+    cells: list = field(default_factory=list)  # the student's code cells in order: {kind, id, label, source, after}
+    notes: list = field(default_factory=list)  # worth telling, grading goes on: {"text", "exercise" or None}
     problem: str = ""  # nothing can be graded; every exercise gets 0 with this reason
+
+    @property
+    def answers(self):
+        """grade_id -> the source of the last answer cell with that id (what a Run All defines last)."""
+        return {cell["id"]: cell["source"] for cell in self.cells if cell["kind"] == "answer"}
+
+    def note(self, text, exercise=None):
+        self.notes.append({"text": text, "exercise": exercise})
+
+    def notes_for(self, exercise):
+        """The notes that concern ``exercise``: its own and the submission-wide ones."""
+        return [note["text"] for note in self.notes if note["exercise"] in (None, exercise)]
 
 
 def answer_ids(source_notebook):
     return [course.grading(cell)["grade_id"] for cell in source_notebook["cells"] if course.is_answer(cell)]
+
+
+def _course_cells(source_notebook):
+    """Ids and sources by which the course's own (non-answer) code cells are recognised."""
+    ids, sources = set(), set()
+    for cell in source_notebook["cells"]:
+        if course.is_answer(cell):
+            continue
+        if isinstance(cell.get("id"), str):
+            ids.add(cell["id"])
+        if cell.get("cell_type") == "code":
+            text = course.text(cell)
+            sources.update({text.strip(), course.visible_part(text)})
+    return ids, sources
 
 
 def _pick_notebook(folder, chapter):
@@ -104,7 +138,7 @@ def read(student, chapter, folder, sources):
         return submission
     submission.path = path
     if path.name != f"{chapter}.ipynb":
-        submission.notes.append(f"graded {path.name} (the expected name is {chapter}.ipynb)")
+        submission.note(f"graded {path.name} (the expected name is {chapter}.ipynb)")
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
         submission.problem = f"{path.name} is {size / 2**20:.0f} MB; the limit is {MAX_NOTEBOOK_BYTES // 2**20} MB"
@@ -125,48 +159,91 @@ def read(student, chapter, folder, sources):
         return submission
     language = _language(data)
     if language:
-        submission.notes.append(f"the notebook's kernel language was changed to {language!r}; it was graded as Python")
+        submission.note(f"the notebook's kernel language was changed to {language!r}; it was graded as Python")
 
     expected = answer_ids(sources[chapter])
-    for cell in cells:
-        grade_id = course.grading(cell).get("grade_id")
-        if not course.is_answer(cell) or grade_id not in expected:
-            continue
-        if grade_id in submission.answers:
-            submission.notes.append(f"answer cell {grade_id!r} appears more than once; the first one was graded")
-            continue
-        source = course.text(cell)
-        if len(source) > MAX_ANSWER_CHARS:
-            source = f"raise ValueError('this answer cell has {len(source)} characters; the limit is {MAX_ANSWER_CHARS}')"
-        submission.answers[grade_id] = source
-    if not submission.answers:
+    _student_cells(submission, cells, sources[chapter], expected)
+    if not any(cell["kind"] == "answer" for cell in submission.cells):
         other = _which_chapter(cells, {k: v for k, v in sources.items() if k != chapter})
-        submission.problem = (
-            f"this is the notebook of chapter {other}, submitted as {chapter}"
-            if other
-            else f"{path.name} has none of this chapter's answer cells ({', '.join(expected)})"
-        )
-        return submission
+        if other or not submission.cells:
+            submission.cells = []
+            submission.problem = (
+                f"this is the notebook of chapter {other}, submitted as {chapter}"
+                if other
+                else f"{path.name} has none of this chapter's answer cells ({', '.join(expected)})"
+            )
+            return submission
     _note_test_edits(submission, cells, sources[chapter])
     return submission
+
+
+def _student_cells(submission, cells, source_notebook, expected):
+    """Keep the student's code cells (answer cells and added cells), in order, with notes on oddities."""
+    course_ids, course_sources = _course_cells(source_notebook)
+    seen, added, previous = {}, 0, None
+    for cell in cells:
+        grade_id = course.grading(cell).get("grade_id")
+        source = course.text(cell)
+        if course.is_answer(cell) and grade_id in expected:
+            kind, label = "answer", f"answer cell `{grade_id}`"
+            seen[grade_id] = seen.get(grade_id, 0) + 1
+        elif (
+            cell.get("cell_type") != "code"
+            or course.is_test(cell)
+            or (isinstance(cell.get("id"), str) and cell["id"] in course_ids)
+            or source.strip() in course_sources
+        ):
+            previous = cell.get("id") if isinstance(cell.get("id"), str) else previous
+            continue
+        else:
+            added += 1
+            first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+            kind, grade_id = "added", f"added-{added}"
+            label = f"your added cell {added} (`{first[:40]}`)"
+        if len(submission.cells) == MAX_STUDENT_CELLS:
+            submission.note(f"only the first {MAX_STUDENT_CELLS} of your code cells were run")
+            break
+        if len(source) > MAX_CELL_CHARS:
+            source = f"raise ValueError('this cell has {len(source)} characters; the limit is {MAX_CELL_CHARS}')"
+        submission.cells.append({"kind": kind, "id": grade_id, "label": label, "source": source, "after": previous})
+        previous = cell.get("id") if isinstance(cell.get("id"), str) else previous
+    for grade_id in expected:
+        if seen.get(grade_id, 0) > 1:
+            submission.note(f"the answer cell `{grade_id}` appears {seen[grade_id]} times; all copies ran in notebook "
+                            "order, so the last definition was graded (as Run All does)", grade_id)
+        elif grade_id not in seen and submission.cells:
+            submission.note(f"the answer cell `{grade_id}` was deleted; your other cells ran without it", grade_id)
 
 
 def _note_test_edits(submission, cells, source_notebook):
     original = {course.grading(c)["grade_id"]: course.text(c) for c in source_notebook["cells"] if course.is_test(c)}
     seen = {course.grading(c).get("grade_id"): course.text(c) for c in cells if course.is_test(c)}
-    missing = [grade_id for grade_id in original if grade_id not in seen]
-    if missing:
-        submission.notes.append(f"test cells {', '.join(missing)} were deleted; the course's tests were run anyway")
-    edited = [g for g, text in seen.items() if g in original and course.visible_part(text) != course.visible_part(original[g])]
-    if edited:
-        submission.notes.append(f"test cells {', '.join(edited)} were edited; the course's versions were run")
+    for grade_id in original:
+        exercise = course.exercise_of_test(grade_id)
+        if grade_id not in seen:
+            submission.note(f"the test cell `{grade_id}` was deleted; the course's test was run anyway", exercise)
+        elif course.visible_part(seen[grade_id]) != course.visible_part(original[grade_id]):
+            submission.note(f"the test cell `{grade_id}` was edited; the course's version was run", exercise)
 
 
-def rebuild(release_notebook, answers):
-    """The student edition with the student's answers filled in: what nbgrader grades."""
+def rebuild(release_notebook, submission):
+    """The student edition with the student's cells in it: what nbgrader records and shows as feedback.
+
+    Answer cells get the student's (last) answers; the cells the student added are
+    put back after the course cell they followed.
+    """
     notebook = copy.deepcopy(release_notebook)
+    answers = submission.answers
     for cell in notebook["cells"]:
         grade_id = course.grading(cell).get("grade_id")
         if course.is_answer(cell) and grade_id in answers:
             cell["source"] = answers[grade_id]
+    ids = [cell.get("id") for cell in notebook["cells"]]
+    for number, added in enumerate((c for c in submission.cells if c["kind"] == "added"), start=1):
+        position = ids.index(added["after"]) + 1 if added["after"] in ids else len(ids)
+        while position < len(ids) and str(ids[position]).startswith("student-added-"):
+            position += 1
+        identifier = f"student-added-{number}"
+        notebook["cells"].insert(position, new_code_cell(added["source"], id=identifier))
+        ids.insert(position, identifier)
     return notebook

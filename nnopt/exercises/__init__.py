@@ -6,17 +6,23 @@
                      (saying so) while the student's raises NotImplementedError.
 
 The grader does not trust these in-notebook runs; it calls the same registry
-from outside the student's process (see ``autograde``).
+from outside the student's process (see ``autograde``). Where graded code would
+fail only in grading (it uses ``nnopt``, or a name that only a course cell
+defines), the check fails first, in the grader's words (``program``).
 """
 
 import functools
+import json
+import os
 
 import numpy as np
 
 from . import ch01, ch02
 from .core import Call, Exercise, Mistake, Verdict, evaluate, run_locally
+from .program import grading_problems
 
 VISIBLE_SEED = 0
+HIDDEN_SEEDS_VARIABLE = "NNOPT_HIDDEN_SEEDS"  # set by the grader's sandbox: the seeds of its own run
 EXERCISES = {exercise.name: exercise for exercise in ch01.EXERCISES + ch02.EXERCISES}
 
 
@@ -41,6 +47,9 @@ def _exercise_for(function):
 def _run(function, seed, what):
     __tracebackhide__ = True
     exercise = _exercise_for(function)
+    problems = grading_problems(exercise, function)
+    if problems:
+        raise CheckFailed(f"{what} failed: {problems[0]}")
     calls = exercise.cases(np.random.default_rng(seed))
     verdict = evaluate(exercise, calls, run_locally(exercise, function, calls))
     if not verdict.passed:
@@ -56,9 +65,14 @@ def check(function):
 
 
 def hidden_test(function):
-    """The hidden test as run inside a notebook: fresh random inputs each time."""
+    """The hidden test as run inside a notebook: fresh random inputs each time.
+
+    (Where the grader runs the notebook's tests, to compare them with its own verdict,
+    it sets the seeds it graded with, so that both judge the same inputs.)
+    """
     __tracebackhide__ = True
-    seed = int(np.random.SeedSequence().entropy % 2**63)
+    graders = json.loads(os.environ.get(HIDDEN_SEEDS_VARIABLE, "{}"))
+    seed = graders.get(function.__name__, int(np.random.SeedSequence().entropy % 2**63))
     verdict = _run(function, seed, f"hidden test of {function.__name__} (seed {seed})")
     print(f"✓ hidden test: {verdict.reason}")
 

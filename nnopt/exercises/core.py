@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import wire
+from . import program, wire
 
 
 # What judging a malformed or hostile result can raise (an index far out of range can ask
@@ -70,7 +70,6 @@ class Exercise:
     mistakes: tuple = ()
     rtol: float = 1e-9
     atol: float = 1e-12
-    depends_on: tuple = ()
 
     @property
     def argument_names(self):
@@ -168,13 +167,34 @@ def _same_argument(before, after):
     return True
 
 
+def frames(error):
+    """The student's frames of a reported error, as lines ``in helper, line 3 of its cell: code`` (innermost last)."""
+    trace = error.get("trace") if isinstance(error, dict) else None
+    lines = []
+    for frame in trace if isinstance(trace, list) else []:
+        if isinstance(frame, list) and len(frame) == 3 and isinstance(frame[1], int):
+            function, line, code = (str(part)[: wire.MAX_MESSAGE] for part in frame)
+            lines.append(f"in {function}, line {line} of its cell: {code}")
+    return lines[-wire.MAX_FRAMES :]
+
+
+def raised(exercise, error):
+    """The problem a raised exception makes: what was raised, and where in the student's code."""
+    if error["type"] == "NotImplementedError":
+        return f"{exercise.name} is not implemented yet (it raises NotImplementedError)"
+    explained = program.explain(exercise, error)
+    if explained:
+        return explained
+    where = frames(error)
+    return f"{exercise.name} raised {error['type']}: {error['message']}" + (f" ({where[-1]})" if where else "")
+
+
 def _call_problems(exercise, call, result):
     """Problems with one call's result; a raised exception is a problem by itself."""
     if result["status"] == "raised":
         error = result["error"]
-        if error["type"] == "NotImplementedError":
-            return [f"{exercise.name} is not implemented yet (it raises NotImplementedError)"]
-        return [f"{exercise.name} raised {error['type']}: {error['message']}"]
+        chain = frames(error)
+        return [raised(exercise, error)] + (["traceback, innermost last:", *chain] if len(chain) > 1 else [])
     names = exercise.argument_names
     problems = []
     args_after = [wire.decode(a) for a in result["args_after"]]

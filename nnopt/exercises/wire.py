@@ -12,6 +12,8 @@ this one file into the sandbox, where the rest of ``nnopt`` does not exist.
 import base64
 import io
 import itertools
+import linecache
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 MAX_ITEMS = 100_000
 MAX_DEPTH = 8
 MAX_MESSAGE = 400
+MAX_FRAMES = 6
 
 
 class Foreign:
@@ -144,6 +147,39 @@ def error_message(error):
     return text[:MAX_MESSAGE]
 
 
+def _is_cell(filename):
+    """Whether code came from a notebook cell (or other code typed in), not from a file on disk.
+
+    IPython names cells ``<ipython-input-...>``; ipykernel names them after a file in a
+    temporary folder that is never written.
+    """
+    if filename.startswith("<frozen "):  # the import machinery
+        return False
+    return filename.startswith("<") or not os.path.isfile(filename)
+
+
+def student_frames(error):
+    """The innermost frames of ``error``'s traceback that ran code from cells: ``[[function, line, code], ...]``.
+
+    Line numbers count from the first line of the cell; frames of files (NumPy, the
+    standard library, this module) are left out.
+    """
+    frames = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if _is_cell(code.co_filename):
+            text = linecache.getline(code.co_filename, traceback.tb_lineno).strip()
+            frames.append([str(code.co_name)[:80], int(traceback.tb_lineno), text[:MAX_MESSAGE]])
+        traceback = traceback.tb_next
+    return frames[-MAX_FRAMES:]
+
+
+def describe_error(error):
+    """An exception as plain data: its type, message and the student's frames."""
+    return {"type": type(error).__name__, "message": error_message(error), "trace": student_frames(error)}
+
+
 def _arrays(value, path="output"):
     """Yield ``(path, array)`` for every ndarray inside a returned value."""
     if issubclass(type(value), np.ndarray):
@@ -174,7 +210,7 @@ def run_call(function, args, kwargs, names=()):
                     result["aliased"].append([path, name])
         result["output"] = encode(output)
     except BaseException as error:  # SystemExit too: the student's code must not end the run
-        result = {"status": "raised", "error": {"type": type(error).__name__, "message": error_message(error)}}
+        result = {"status": "raised", "error": describe_error(error)}
     result["args_after"] = [encode(a) for a in args]
     result["kwargs_after"] = {k: encode(v) for k, v in kwargs.items()}
     return result

@@ -5,20 +5,31 @@
 
 nbgrader's ``generate_assignment`` replaces each solution by a stub, removes the
 hidden tests and locks the test cells. It runs in a throwaway course directory,
-so nothing but ``chapters/`` is written.
+so nothing but ``chapters/`` is written. The Markdown cells are then converted from
+MyST to plain Markdown (``autograde.markdown``), so that the student edition reads
+well in JupyterLab and Colab.
+
+The same run writes ``nnopt/exercises/course_cells.json``: the names that each
+chapter's own (non-graded) code cells bind, which the visible checks use to say in
+advance what the grader will not run (``nnopt.exercises.program``).
 """
 
 import argparse
 import filecmp
+import json
 import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
+from nnopt.exercises import program
+
 from . import course
+from .markdown import plain_notebook
 
 
 def generate(release_directory, solutions=course.SOLUTIONS):
@@ -36,8 +47,24 @@ def generate(release_directory, solutions=course.SOLUTIONS):
             result = api.generate_assignment(chapter, force=True, create=True)
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment {chapter} failed:\n{result.get('error') or result.get('log')}")
-            paths.append(Path(release_directory) / chapter / f"{chapter}.ipynb")
+            path = Path(release_directory) / chapter / f"{chapter}.ipynb"
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.write(plain_notebook(notebook), path)
+            paths.append(path)
     return paths
+
+
+def course_cells(solutions=course.SOLUTIONS):
+    """The text of ``course_cells.json``: per chapter, what its course-only code cells bind."""
+    entries = {}
+    for chapter in course.chapters(solutions):
+        sources = [
+            course.text(cell)
+            for cell in course.load_source(chapter, solutions)["cells"]
+            if cell.get("cell_type") == "code" and not course.grading(cell) and not {"prelude", "test-prelude"} & set(course.tags(cell))
+        ]
+        entries[chapter] = program.describe_course_cells(sources)
+    return json.dumps(entries, indent=1, sort_keys=True) + "\n"
 
 
 def out_of_date(chapters_directory=course.CHAPTERS, solutions=course.SOLUTIONS):
@@ -48,7 +75,10 @@ def out_of_date(chapters_directory=course.CHAPTERS, solutions=course.SOLUTIONS):
             committed = Path(chapters_directory) / path.relative_to(fresh)
             if not committed.is_file() or not filecmp.cmp(path, committed, shallow=False):
                 stale.append(str(committed.relative_to(Path(chapters_directory).parent)))
-        return stale
+    written = program.COURSE_CELLS_FILE
+    if not written.is_file() or written.read_text(encoding="utf-8") != course_cells(solutions):
+        stale.append(str(written.relative_to(course.REPO)))
+    return stale
 
 
 def main(argv=None):
@@ -62,6 +92,8 @@ def main(argv=None):
         return 1 if stale else 0
     for path in generate(course.CHAPTERS):
         print(f"wrote {path.relative_to(course.REPO)}")
+    program.COURSE_CELLS_FILE.write_text(course_cells(), encoding="utf-8")
+    print(f"wrote {program.COURSE_CELLS_FILE.relative_to(course.REPO)}")
     return 0
 
 

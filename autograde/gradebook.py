@@ -8,10 +8,18 @@ which writes each exercise's trusted verdict into the output of its test cell.
 nbgrader then scores the cells as usual (an error output is 0 points), so the
 gradebook, formgrader, ``nbgrader export`` and the feedback HTML all show the
 trusted verdict.
+
+``OUT_DIR`` is self-contained and can be moved: it holds a copy of the chapters'
+sources (``source/``), and its ``nbgrader_config.py`` finds everything relative to
+itself. ``nbgrader export`` there writes ``nbgrader_export.csv``, never the grader's
+``grades.csv``. Feedback pages load MathJax from ``feedback/_mathjax/`` (copied from
+the pinned ``django-static-mathjax`` package), not from a CDN, and their Markdown is
+plain (``autograde.markdown``).
 """
 
 import json
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -32,6 +40,7 @@ from traitlets import Unicode
 from traitlets.config import Config
 
 from . import course
+from .markdown import plain_notebook
 
 # nbgrader 0.9.6 with SQLAlchemy 2 warns about its own session handling on every autograde; harmless.
 warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
@@ -54,8 +63,8 @@ def verdict_path(out_dir, student, chapter):
     return Path(out_dir) / "verdicts" / student / f"{chapter}.json"
 
 
-def _outputs(entry, notes):
-    lines = [f"Note: {clean(note)}" for note in notes]
+def _outputs(entry):
+    lines = [f"Note: {clean(note)}" for note in entry.get("notes", [])]
     if entry["passed"]:
         mark = "⚠ " if entry["tampering"] else "✓ "
         text = "\n".join(lines + [mark + clean(entry["reason"])]) + "\n"
@@ -81,25 +90,35 @@ class TrustedExecute(NbGraderPreprocessor):
         chapter = resources["nbgrader"]["assignment"]
         verdict = json.loads(verdict_path(self.verdict_root, student, chapter).read_text(encoding="utf-8"))
         entries = {entry["exercise"]: entry for entry in verdict["exercises"]}
-        notes = verdict["notes"]
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
             cell.outputs = []
             entry = entries.get(course.exercise_of_test(course.grading(cell).get("grade_id")))
             if course.is_test(cell) and entry is not None:
-                cell.outputs = _outputs(entry, notes)
-                notes = []  # submission-wide notes are shown once, on the first test cell
+                cell.outputs = _outputs(entry)
         return nb, resources
 
 
-def config(out_dir, solutions=course.SOLUTIONS):
+EXPORT_FILE = "nbgrader_export.csv"  # where `nbgrader export` writes in OUT_DIR (grades.csv is the grader's)
+MATHJAX_CDN = '<script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"> </script>'
+MATHJAX_LOADER = """window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+  processEscapes: true, tags: "ams"}};
+(function () {
+  var script = document.createElement("script");
+  script.src = document.currentScript.src.replace(/load\\.js$/, "tex-chtml.js");
+  document.head.appendChild(script);
+})();
+"""
+
+
+def config(out_dir):
     """nbgrader configuration of a grading run rooted at ``out_dir``."""
+    root = Path(out_dir).resolve()
     c = Config()
-    c.CourseDirectory.root = str(Path(out_dir).resolve())
+    c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
-    c.CourseDirectory.source_directory = str(Path(solutions).resolve())
-    c.CourseDirectory.db_url = f"sqlite:///{Path(out_dir).resolve() / 'gradebook.db'}"
+    c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
     c.Autograde.autograde_preprocessors = [
         TrustedExecute,
         IgnorePattern,
@@ -109,21 +128,36 @@ def config(out_dir, solutions=course.SOLUTIONS):
         AssignLatePenalties,
         CheckCellMetadata,
     ]
-    c.TrustedExecute.verdict_root = str(Path(out_dir).resolve())
+    c.TrustedExecute.verdict_root = str(root)
     return c
 
 
-def _config_file(c):
-    """An ``nbgrader_config.py`` for the run directory, so ``nbgrader formgrader`` and ``export`` work there."""
-    directory = c.CourseDirectory
-    return (
-        "# Written by `python -m autograde`: this grading run is an nbgrader course directory.\n"
-        "c = get_config()  # noqa\n"
-        f"c.CourseDirectory.root = {directory.root!r}\n"
-        f"c.CourseDirectory.course_id = {directory.course_id!r}\n"
-        f"c.CourseDirectory.source_directory = {directory.source_directory!r}\n"
-        f"c.CourseDirectory.db_url = {directory.db_url!r}\n"
-    )
+CONFIG_FILE = f"""# Written by `python -m autograde`: this grading run is an nbgrader course directory.
+# Paths are relative to this file, so the folder can be moved or copied elsewhere.
+import os
+
+c = get_config()  # noqa
+here = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = here
+c.CourseDirectory.course_id = {COURSE_ID!r}
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+c.CsvExportPlugin.to = {EXPORT_FILE!r}  # grades.csv belongs to the grader
+"""
+
+
+def _copy_mathjax(feedback):
+    """MathJax 3 (from the pinned package) and a loader that configures it, under ``feedback/_mathjax``."""
+    import mathjax  # the django-static-mathjax package
+
+    target = feedback / "_mathjax"
+    if (target / "load.js").is_file():
+        return
+    origin = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    for part in ("input", "output/chtml", "ui", "a11y", "adaptors"):
+        if (origin / part).is_dir():
+            shutil.copytree(origin / part, target / part, dirs_exist_ok=True)
+    shutil.copy2(origin / "tex-chtml.js", target / "tex-chtml.js")
+    (target / "load.js").write_text(MATHJAX_LOADER, encoding="utf-8")
 
 
 class Gradebook:
@@ -131,9 +165,10 @@ class Gradebook:
 
     def __init__(self, out_dir, solutions=course.SOLUTIONS):
         self.out_dir = Path(out_dir)
+        self.solutions = Path(solutions)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        c = config(out_dir, solutions)
-        (self.out_dir / "nbgrader_config.py").write_text(_config_file(c), encoding="utf-8")
+        c = config(out_dir)
+        (self.out_dir / "nbgrader_config.py").write_text(CONFIG_FILE, encoding="utf-8")
         self.api = NbGraderAPI(coursedir=CourseDirectory(config=c), config=c)
 
     def _check(self, result, what):
@@ -142,10 +177,14 @@ class Gradebook:
             raise RuntimeError(f"nbgrader {what} failed: {message[-1] if message else 'no message'}")
 
     def prepare(self, chapter):
-        """Register the chapter in the gradebook and return its student edition (the release notebook)."""
+        """Copy the chapter's source into the run, register it in the gradebook, and return its student edition
+        (the release notebook, with plain Markdown)."""
+        shutil.copytree(self.solutions / chapter, self.out_dir / "source" / chapter, dirs_exist_ok=True)
         self._check(self.api.generate_assignment(chapter, force=True, create=True), f"generate_assignment {chapter}")
         release = self.out_dir / "release" / chapter / f"{chapter}.ipynb"
-        return json.loads(release.read_text(encoding="utf-8"))
+        notebook = plain_notebook(json.loads(release.read_text(encoding="utf-8")))
+        release.write_text(json.dumps(notebook, indent=1, ensure_ascii=False), encoding="utf-8")
+        return notebook
 
     def record(self, student, chapter, notebook):
         """Autograde ``notebook`` (the rebuilt submission) with the verdicts, and write the feedback."""
@@ -154,3 +193,10 @@ class Gradebook:
         (folder / f"{chapter}.ipynb").write_text(json.dumps(notebook, indent=1), encoding="utf-8")
         self._check(self.api.autograde(chapter, student, force=True, create=True), f"autograde {student}/{chapter}")
         self._check(self.api.generate_feedback(chapter, student, force=True), f"generate_feedback {student}/{chapter}")
+        feedback = self.out_dir / "feedback"
+        _copy_mathjax(feedback)
+        for page in (feedback / student / chapter).glob("*.html"):
+            html = page.read_text(encoding="utf-8")
+            depth = len(page.relative_to(feedback).parts) - 1
+            local = f'<script src="{"../" * depth}_mathjax/load.js"></script>'
+            page.write_text(html.replace(MATHJAX_CDN, local), encoding="utf-8")

@@ -2,13 +2,16 @@
 
 Layout in: ``SUBMISSIONS_DIR/<student_id>/<chapter>/<notebook>.ipynb``.
 Layout out (an nbgrader course directory): ``grades.csv``, ``feedback/<student>/<chapter>/*.html``,
-``gradebook.db``, ``submitted/``, ``autograded/``, ``verdicts/`` (the trusted verdicts, one JSON
-file per student and chapter; they make the run resumable).
+``gradebook.db``, ``source/``, ``submitted/``, ``autograded/``, ``verdicts/`` (the trusted
+verdicts, one JSON file per student and chapter; they make the run resumable) and
+``problems/`` (what could not be attributed to a student and chapter, per run scope).
 
 Students are graded in parallel (``workers`` sandboxed jobs at a time); only the
 main thread touches the gradebook. A verdict is written atomically as soon as
 it is known, and marked ``recorded`` once nbgrader has it, so a run that is
 killed and started again neither loses a grade nor grades anyone twice.
+``grades.csv`` is rebuilt from every stored verdict at the end of every run, so a
+run of one chapter keeps the rows of the others.
 """
 
 import csv
@@ -42,22 +45,22 @@ def _log(message):
 
 def discover(submissions_dir, known_chapters, only_chapter=None):
     """Return (pairs to grade, rows for what cannot be graded, chapters in this run)."""
-    students, extra_rows, seen_chapters = [], [], set()
+    students, problem_rows, seen_chapters = [], [], set()
     for folder in sorted(p for p in Path(submissions_dir).iterdir() if not p.name.startswith(".")):
         if not folder.is_dir():
             continue
         if not submission.STUDENT_ID.match(folder.name):
-            extra_rows.append([folder.name[:64], "", "", 0, 0, "invalid student id (use letters, digits, _ . @ -)"])
+            problem_rows.append([folder.name[:64], "", "", 0, 0, "invalid student id (use letters, digits, _ . @ -)"])
             continue
         students.append(folder)
         for chapter_folder in (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if chapter_folder.name in known_chapters:
                 seen_chapters.add(chapter_folder.name)
             elif only_chapter is None:
-                extra_rows.append([folder.name, chapter_folder.name, "", 0, 0, "unknown chapter folder"])
+                problem_rows.append([folder.name, chapter_folder.name, "", 0, 0, "unknown chapter folder"])
     chapters = [only_chapter] if only_chapter else sorted(seen_chapters) or list(known_chapters)
     pairs = [(folder, chapter) for folder in students for chapter in chapters]
-    return pairs, extra_rows, chapters
+    return pairs, problem_rows, chapters
 
 
 def _load(path):
@@ -67,17 +70,51 @@ def _load(path):
         return None
 
 
+def _rows(verdict):
+    """CSV rows of one stored verdict: a reason only where points were lost or something was noted."""
+    rows = []
+    for entry in verdict["exercises"]:
+        reason = "" if entry["passed"] and not entry["tampering"] else entry["reason"]
+        reason = "; ".join(part for part in (reason, *entry.get("notes", [])) if part)
+        rows.append([verdict["student"], verdict["chapter"], entry["exercise"], entry["score"], entry["max_score"],
+                     clean(reason)])
+    return rows
+
+
+def write_grades(out_dir):
+    """Rebuild ``grades.csv`` from every stored verdict and problem of the run directory; return the row count."""
+    out_dir = Path(out_dir)
+    rows = []
+    for path in sorted((out_dir / "problems").glob("*.json")):
+        rows += _load(path) or []
+    for path in sorted((out_dir / "verdicts").glob("*/*.json")):
+        verdict = _load(path)
+        if verdict and "exercises" in verdict:
+            rows += _rows(verdict)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    atomic_write(out_dir / "grades.csv", buffer.getvalue())
+    return len(rows)
+
+
 def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTIONS, unsafe=False,
-                 limits=Limits(), submission_seconds=120.0, only_chapter=None):
-    """Grade every submission; return the exit status (0: all graded cleanly, 1: something failed)."""
+                 limits=Limits(), submission_seconds=120.0, only_chapter=None, intake_problems=()):
+    """Grade every submission; return the exit status (0: all graded cleanly, 1: something failed).
+
+    ``intake_problems`` are CSV rows for files that did not make it into the
+    submissions folder (from zip intake); they are kept like the run's own problems.
+    """
     out_dir = Path(out_dir)
     workers = workers or os.cpu_count() or 1
     known = course.chapters(solutions)
     if only_chapter is not None and only_chapter not in known:
         raise ValueError(f"unknown chapter {only_chapter!r}; known: {', '.join(known)}")
     sandbox = Sandbox(unsafe=unsafe)
-    pairs, extra_rows, chapters = discover(submissions_dir, known, only_chapter)
-    if not pairs and not extra_rows:
+    pairs, problem_rows, chapters = discover(submissions_dir, known, only_chapter)
+    problem_rows = [list(row) for row in intake_problems] + problem_rows
+    if not pairs and not problem_rows:
         raise ValueError(f"{submissions_dir} has no student folders (expected <student_id>/<chapter>/<notebook>.ipynb)")
     gradebook = Gradebook(out_dir, solutions)
     sources = {chapter: course.load_source(chapter, solutions) for chapter in known}
@@ -112,12 +149,13 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
 
     def record(key, verdict):
         try:
-            gradebook.record(*key, submission.rebuild(releases[key[1]], submissions[key].answers))
+            gradebook.record(*key, submission.rebuild(releases[key[1]], submissions[key]))
             verdict["recorded"] = True
         except Exception as error:  # one student's gradebook trouble must not stop the others
             failures.append(f"{key[0]}/{key[1]}: {error}")
             verdict["recorded"] = False
-            verdict["notes"] = verdict["notes"] + [f"could not be recorded in the gradebook: {error}"]
+            for entry in verdict["exercises"]:
+                entry["notes"] = entry.get("notes", []) + [f"could not be recorded in the gradebook: {error}"]
         atomic_write(verdict_path(out_dir, *key), json.dumps(verdict, indent=1))
 
     started, finished = time.monotonic(), 0
@@ -141,23 +179,20 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
                  f"({time.monotonic() - started:.1f} s elapsed)")
 
     failures += [f"{student}/{chapter}: {sub.problem}" for (student, chapter), sub in submissions.items() if sub.problem]
+    suspected = []
     for student, chapter in submissions:
         verdict = _load(verdict_path(out_dir, student, chapter)) or {"exercises": []}
         failures += [f"{student}/{chapter}: {e['reason']}" for e in verdict["exercises"] if e.get("internal_error")]
-    rows = list(extra_rows)
-    for student, chapter in ((folder.name, chapter) for folder, chapter in pairs):
-        verdict = _load(verdict_path(out_dir, student, chapter))
-        notes = "; ".join(verdict["notes"]) if verdict else ""
-        for entry in verdict["exercises"] if verdict else []:
-            reason = "" if entry["passed"] and not entry["tampering"] else entry["reason"]
-            reason = "; ".join(part for part in (reason, notes) if part)
-            rows.append([student, chapter, entry["exercise"], entry["score"], entry["max_score"], clean(reason)])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    atomic_write(out_dir / "grades.csv", buffer.getvalue())
+        suspected += [f"{student}/{chapter} {e['exercise']}" for e in verdict["exercises"] if e.get("tampering")]
+    scope = only_chapter or "all"
+    atomic_write(out_dir / "problems" / f"{scope}.json", json.dumps(problem_rows, indent=1))
+    rows = write_grades(out_dir)
     for failure in failures:
         _log(f"problem: {failure}")
-    _log(f"wrote {out_dir / 'grades.csv'} ({len(rows)} rows) and feedback in {out_dir / 'feedback'}")
-    return 1 if failures or extra_rows else 0
+    for row in problem_rows:
+        _log(f"problem: {row[0] or '-'}/{row[1] or '-'}: {row[5]}")
+    for where in suspected:
+        _log(f"tampering suspected: {where} (see its reason in grades.csv)")
+    _log(f"wrote {out_dir / 'grades.csv'} ({rows} rows, every student and chapter graded in {out_dir}) "
+         f"and feedback in {out_dir / 'feedback'}")
+    return 1 if failures or problem_rows else 0

@@ -41,8 +41,9 @@ MOMENTUM_MISTAKE = EXERCISES["momentum_step"].mistakes[0]
 SIGN_ERROR = EXERCISES["gd_step"].mistakes[0]
 
 # attacker -> targeted exercise -> phrase its CSV reason must contain.
-# An attacker is tests/adversarial/<attacker>.py as the answer to the targeted exercise, or
-# (duplicate_cell_ids, symlink_to_solutions) a whole notebook built below.
+# An attacker is tests/adversarial/<attacker>.py as the answer to the targeted exercise; or, for
+# added_cell_*, that file as a cell the student added after a wrong answer to the targeted exercise;
+# or (duplicate_cell_ids, symlink_to_solutions) a whole notebook built below.
 ATTACKS = [
     # monkeypatching, lying objects, introspection
     ("monkeypatch_numpy", "gd_step", "tampering suspected"),
@@ -52,7 +53,7 @@ ATTACKS = [
     ("lying_array_function", "gd_step", "should be an array of shape"),
     ("ndarray_subclass", "gd_step", "a subclass of numpy.ndarray"),
     ("frame_gc_introspection", "gd_step", "tampering suspected"),
-    ("imports_reference", "gd_step", "not the nnopt reference"),
+    ("imports_reference", "gd_step", "uses the nnopt reference package"),
     # IPython and interpreter hooks
     ("ipython_input_transformer", "gd_step", "tampering suspected"),
     ("ipython_post_run_cell", "gd_step", "tampering suspected"),
@@ -89,12 +90,16 @@ ATTACKS = [
     # text that must be shown safely
     ("markup_in_message", "gd_step", "alert("),
     ("lone_surrogate", "gd_step", "lone surrogate ? in the message"),
+    # cells the student added
+    ("added_cell_redefines_check", "gd_step", "tampering suspected"),
+    ("added_cell_patches_judge", "gd_step", "tampering suspected"),
+    ("added_cell_forges_report", "gd_step", "reported 0 of"),
     # notebooks
-    ("duplicate_cell_ids", "gd_step", "appears more than once"),
+    ("duplicate_cell_ids", "gd_step", SIGN_ERROR.diagnosis),
     ("symlink_to_solutions", "gd_step", "is a symbolic link"),
 ]
 ATTACKERS = [attacker for attacker, _, _ in ATTACKS]
-UNCONFINED = {"symlink_to_solutions"}  # refused as a whole: every exercise scores 0
+UNCONFINED = {"symlink_to_solutions", "added_cell_forges_report"}  # every exercise scores 0
 # Students are graded in the order of their ids, two at a time: each control comes right after
 # an attack that loads the machine, so that it is graded while that attack runs.
 CONTROL_AFTER = {"fork_bomb": "ctl_solution", "ignores_signals": "ctl_partial", "memory_bomb": "ctl_blank"}
@@ -183,11 +188,12 @@ def _write_controls(root, peer_canary):
 
 
 def _duplicate_cell_ids(root, answers):
-    """Every cell has the same id, and the gd_step answer cell comes twice (a wrong copy first)."""
+    """Every cell has the same id, and the gd_step answer cell comes twice (the wrong copy last, so Run All
+    defines the wrong one)."""
     notebook = submissions.notebook_with(CHAPTER, answers)
     cells = notebook["cells"]
     first = next(i for i, cell in enumerate(cells) if cell["metadata"].get("nbgrader", {}).get("grade_id") == "gd_step")
-    cells.insert(first, dict(copy.deepcopy(cells[first]), source=SIGN_ERROR.code))
+    cells.insert(first + 1, dict(copy.deepcopy(cells[first]), source=SIGN_ERROR.code))
     for cell in cells:
         cell["id"] = "same-id"
     submissions.write(root, STUDENT["duplicate_cell_ids"], CHAPTER, notebook)
@@ -250,7 +256,14 @@ def attack_run(setting):
             NOTEBOOK_ATTACKS[attacker](root, answers)
             continue
         source = string.Template((ATTACKS_DIR / f"{attacker}.py").read_text()).safe_substitute(values)
-        notebook = submissions.notebook_with(CHAPTER, dict(answers, **{exercise: source}))
+        if attacker.startswith("added_cell_"):
+            notebook = submissions.notebook_with(CHAPTER, dict(answers, **{exercise: SIGN_ERROR.code}))
+            cells = notebook["cells"]
+            at = next(i for i, c in enumerate(cells) if c["metadata"].get("nbgrader", {}).get("grade_id") == exercise)
+            cells.insert(at + 1, {"cell_type": "code", "id": "added", "metadata": {}, "execution_count": None,
+                                  "outputs": [], "source": source})
+        else:
+            notebook = submissions.notebook_with(CHAPTER, dict(answers, **{exercise: source}))
         submissions.write(root, STUDENT[attacker], CHAPTER, notebook)
 
     watched = [REPO / "solutions", REPO / "chapters", REPO / "nnopt", REPO / "autograde", solutions, root]

@@ -80,12 +80,13 @@ def graded(tmp_path_factory):
     submissions.write(root, "edited-tests", FIRST, edited)
     other_language = dict(good, metadata={"kernelspec": {"name": "ir", "language": "R", "display_name": "R"}})
     submissions.write(root, "kernel-r", FIRST, other_language)
-    duplicated = json.loads(json.dumps(good))
-    first_answer = next(i for i, c in enumerate(duplicated["cells"]) if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
-    wrong = json.loads(json.dumps(duplicated["cells"][first_answer]))
-    wrong["source"] = exercises_of(FIRST)[0].mistakes[0].code
-    duplicated["cells"].insert(first_answer, wrong)
-    submissions.write(root, "duplicate-answer", FIRST, duplicated)
+    for student, wrong_first in (("duplicate-fixed-later", True), ("duplicate-broken-later", False)):
+        duplicated = json.loads(json.dumps(good))
+        first_answer = next(i for i, c in enumerate(duplicated["cells"]) if c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+        wrong = json.loads(json.dumps(duplicated["cells"][first_answer]))
+        wrong["source"], wrong["id"] = exercises_of(FIRST)[0].mistakes[0].code, "a-copy"
+        duplicated["cells"].insert(first_answer + (0 if wrong_first else 1), wrong)
+        submissions.write(root, student, FIRST, duplicated)
     if len(CHAPTERS) > 1:
         other = CHAPTERS[1]
         submissions.write(root, "wrong-chapter", FIRST, submissions.notebook_with(other, submissions.solution_answers(other)))
@@ -151,7 +152,7 @@ def test_malformed_submission_gets_zero_with_a_reason(graded, student, reason):
     "student,note",
     [
         ("renamed", "graded my work (1).ipynb"),
-        ("edited-tests", "the course's versions were run"),
+        ("edited-tests", "the course's version was run"),
         ("kernel-r", "kernel language was changed to 'R'"),
     ],
 )
@@ -161,11 +162,16 @@ def test_harmless_oddities_are_graded_with_a_note(graded, student, note):
     assert any(note in grades[student, FIRST, e.name]["reason"] for e in exercises_of(FIRST))
 
 
-def test_duplicate_answer_cell_grades_the_first_copy(graded):
+def test_duplicate_answer_cell_the_last_definition_wins_as_in_run_all(graded):
     grades = graded["grades"]
-    first = exercises_of(FIRST)[0].name
-    assert scores(grades, "duplicate-answer", FIRST) == dict(full(FIRST), **{first: 0.0})
-    assert "appears more than once" in grades["duplicate-answer", FIRST, first]["reason"]
+    first = exercises_of(FIRST)[0]
+    assert scores(grades, "duplicate-fixed-later", FIRST) == full(FIRST)
+    assert scores(grades, "duplicate-broken-later", FIRST) == dict(full(FIRST), **{first.name: 0.0})
+    assert first.mistakes[0].diagnosis in grades["duplicate-broken-later", FIRST, first.name]["reason"]
+    for student in ("duplicate-fixed-later", "duplicate-broken-later"):
+        assert "appears 2 times" in grades[student, FIRST, first.name]["reason"]
+        others = [e.name for e in exercises_of(FIRST) if e.name != first.name]
+        assert all(grades[student, FIRST, name]["reason"] == "" for name in others), "a note landed on another exercise"
 
 
 def test_gradebook_and_feedback_show_the_same_scores_as_the_csv(graded):
@@ -215,13 +221,38 @@ def test_lms_zip_downloads_are_collected_by_student(tmp_path):
     assert set(scores(grades, "smithbob", FIRST).values()) == {0.0}
     assert all(grades["doejane", FIRST, e.name]["reason"] == "" for e in exercises_of(FIRST))
 
-    with zipfile.ZipFile(downloads / "evil.zip", "w") as archive:
-        archive.writestr("../../escape_1_x.ipynb", "{}")
-    result, _ = grade(downloads, tmp_path / "out2", "--chapter", FIRST)
-    assert result.returncode == 2 and "would be extracted outside" in result.stderr
-    assert not (tmp_path / "out2" / "downloaded" / "escape_1_x.ipynb").exists()
     missing, _ = grade(downloads, tmp_path / "out3")
     assert missing.returncode == 2 and "--chapter" in missing.stderr
+
+
+def test_zip_intake_keeps_underscores_skips_unsafe_archives_and_reports_every_file(tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    good = json.dumps(submissions.notebook_with(FIRST, submissions.solution_answers(FIRST)))
+    with zipfile.ZipFile(downloads / "a.zip", "w") as archive:
+        for login in ("o_brien", "li_wei", "li_na"):
+            archive.writestr(f"{login}_1234_5678_{FIRST}.ipynb", good)
+        archive.writestr("o_brien_1234_5679_notes.txt", "my notes")
+    with zipfile.ZipFile(downloads / "evil.zip", "w") as archive:
+        archive.writestr("../../escape_1_x.ipynb", "{}")
+        archive.writestr("mallory_1_2_x.ipynb", good)
+    result, _ = grade(downloads, tmp_path / "out", "--chapter", FIRST)
+    assert result.returncode == 1, result.stderr[-2000:]  # graded, with problems to report
+    assert "Invalid submission notebook name" not in result.stderr
+    grades = read_grades(tmp_path / "out")
+    for login in ("o_brien", "li_wei", "li_na"):
+        assert scores(grades, login, FIRST) == full(FIRST)
+    assert not any(student == "mallory" for student, _, _ in grades)
+    assert not (tmp_path / "escape_1_x.ipynb").exists() and not (tmp_path / "out" / "escape_1_x.ipynb").exists()
+    with open(tmp_path / "out" / "grades.csv", newline="", encoding="utf-8") as handle:
+        reasons = [row["reason"] for row in csv.DictReader(handle)]
+    assert any("archive evil.zip was skipped" in r and "outside the folder" in r for r in reasons)
+    assert any("o_brien_1234_5679_notes.txt is not a notebook" in r for r in reasons)
+
+    with zipfile.ZipFile(downloads / "b.zip", "w") as archive:
+        archive.writestr(f"li_wei_1234_9999_{FIRST}.ipynb", good)
+    clash, _ = grade(downloads, tmp_path / "out-clash", "--chapter", FIRST)
+    assert clash.returncode == 2 and "two files map to student 'li_wei'" in clash.stderr
 
 
 def test_killed_run_resumes_without_losing_or_repeating_a_grade(tmp_path):

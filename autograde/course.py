@@ -11,14 +11,21 @@ cell metadata and a few tags:
 * ``prelude`` cells (tag): imports that graded code may rely on (no ``nnopt``);
   they run before the answer cells wherever those run;
 * ``test-prelude`` cells (tag): what the test cells need (``nnopt.exercises``).
+
+The student edition also starts with a setup cell (``SETUP_CELL_ID``) that
+``autograde.student`` writes: it installs ``nnopt`` from the course repository where
+the notebook is opened without it (Colab, Binder).
 """
 
 import json
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 CHAPTERS = REPO / "chapters"
+SETUP_CELL_ID = "course-setup"
+_GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+?)(?:\.git)?/?$")
 TESTS_SUFFIX = "_tests"
 # nbgrader's markers, as the instructor notebooks use them
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -72,3 +79,47 @@ def exercise_of_test(grade_id):
 def visible_part(test_source):
     """A test cell's source without its hidden part (what students see)."""
     return test_source.split(HIDDEN_TESTS_BEGIN)[0].strip()
+
+
+def repository():
+    """``(url, branch)`` of the course repository from ``_config.yml`` (the url is "" when not set)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8")) or {}
+    section = config.get("repository") or {}
+    return str(section.get("url") or ""), str(section.get("branch") or "main")
+
+
+def launch_links(url, branch, chapter):
+    """Colab and Binder addresses that open a chapter's student edition from a GitHub repository ({} otherwise)."""
+    match = _GITHUB.match(url or "")
+    if not match:
+        return {}
+    owner, name, path = match["owner"], match["name"], f"chapters/{chapter}/{chapter}.ipynb"
+    return {
+        "colab": f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/{path}",
+        "binder": f"https://mybinder.org/v2/gh/{owner}/{name}/{branch}?labpath={path.replace('/', '%2F')}",
+    }
+
+
+def setup_cell_source(url):
+    """The student edition's first code cell: install ``nnopt`` from ``url`` where it is missing, else nothing."""
+    head = (
+        "# Setup: this notebook needs the course package nnopt. Where it is installed (the course\n"
+        "# repository, ./course lab) this cell does nothing.\n"
+        "import importlib.util\n\n"
+        'if importlib.util.find_spec("nnopt") is None:\n'
+    )
+    if not url:
+        return head + (
+            '    raise ImportError("this notebook needs the course package nnopt: open it from the course "\n'
+            '                      "repository with ./course lab (see its README)")\n'
+        )
+    return head + (
+        "    import subprocess\n"
+        "    import sys\n\n"
+        f'    print("Installing the course package nnopt from {url} (about a minute) ...")\n'
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "nnopt[notebooks] @ git+{url}"],\n'
+        "                   check=True)\n"
+        "    importlib.invalidate_caches()\n"
+    )

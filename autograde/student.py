@@ -7,7 +7,8 @@ nbgrader's ``generate_assignment`` replaces each solution by a stub, removes the
 hidden tests and locks the test cells. It runs in a throwaway course directory,
 so nothing but ``chapters/`` is written. The Markdown cells are then converted from
 MyST to plain Markdown (``autograde.markdown``), so that the student edition reads
-well in JupyterLab and Colab.
+well in JupyterLab and Colab, and a setup cell goes first: it installs ``nnopt`` from
+the repository named in ``_config.yml`` where the notebook is opened without it.
 
 The same run writes ``nnopt/exercises/course_cells.json``: the names that each
 chapter's own (non-graded) code cells bind, which the visible checks use to say in
@@ -48,8 +49,11 @@ def generate(release_directory, solutions=course.SOLUTIONS):
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment {chapter} failed:\n{result.get('error') or result.get('log')}")
             path = Path(release_directory) / chapter / f"{chapter}.ipynb"
-            notebook = nbformat.read(path, as_version=4)
-            nbformat.write(plain_notebook(notebook), path)
+            notebook = plain_notebook(nbformat.read(path, as_version=4))
+            first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+            setup = nbformat.v4.new_code_cell(course.setup_cell_source(course.repository()[0]), id=course.SETUP_CELL_ID)
+            notebook.cells.insert(first_code, setup)
+            nbformat.write(notebook, path)
             paths.append(path)
     return paths
 
@@ -63,6 +67,7 @@ def course_cells(solutions=course.SOLUTIONS):
             for cell in course.load_source(chapter, solutions)["cells"]
             if cell.get("cell_type") == "code" and not course.grading(cell) and not {"prelude", "test-prelude"} & set(course.tags(cell))
         ]
+        sources.append(course.setup_cell_source(course.repository()[0]))  # the student edition's first cell
         entries[chapter] = program.describe_course_cells(sources)
     return json.dumps(entries, indent=1, sort_keys=True) + "\n"
 

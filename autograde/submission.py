@@ -60,7 +60,7 @@ def answer_ids(source_notebook):
 
 def _course_cells(source_notebook):
     """Ids and sources by which the course's own (non-answer) code cells are recognised."""
-    ids, sources = set(), set()
+    ids, sources = {course.SETUP_CELL_ID}, set()
     for cell in source_notebook["cells"]:
         if course.is_answer(cell):
             continue

@@ -5,6 +5,7 @@ budgets are measured by tests/benchmark_chapters.py."""
 
 import os
 import queue
+import sys
 import subprocess
 import time
 
@@ -110,3 +111,25 @@ def test_course_lab_starts_jupyterlab_even_as_root():
         process.wait(timeout=30)
     assert "http://127.0.0.1:" in seen, seen[-2000:]
     assert "Running as root is not recommended" not in seen
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_setup_cell_installs_nnopt_only_where_it_is_missing(isolated):
+    """The student edition's first cell, for a book published with its repository: where nnopt cannot be
+    imported (Colab, Binder) it says so and pip-installs it from there; where it can, it does nothing."""
+    url = "https://github.com/example-org/nnopt-course"
+    program = (
+        "import sys, types\n"
+        "calls = []\n"
+        "sys.modules['subprocess'] = types.SimpleNamespace(run=lambda command, check: calls.append(command))\n"
+        f"exec({course.setup_cell_source(url)!r})\n"
+        "print('pip:', calls)\n"
+    )
+    flags = ["-I", "-S"] if isolated else []  # -S: no site-packages, so nnopt cannot be found
+    result = subprocess.run([sys.executable, *flags, "-c", program], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr
+    if isolated:
+        assert f"Installing the course package nnopt from {url}" in result.stdout
+        assert f"'nnopt[notebooks] @ git+{url}'" in result.stdout
+    else:
+        assert result.stdout == "pip: []\n"

@@ -140,7 +140,7 @@ def choose(results, higher_is_better=True):
     return Choice(best, summaries[best], at_edge, tuple(s for s in tied if s != best))
 
 
-def interleaved_medians(functions, repeats=7, warmup=1, min_seconds=0.0, synchronize=None):
+def interleaved_medians(functions, repeats=7, warmup=1, min_seconds=0.0, synchronize=None, clock=time.perf_counter):
     """Median seconds per call of each function, timed in turns.
 
     ``functions`` maps a name to a function of no arguments. Each of ``repeats``
@@ -150,7 +150,10 @@ def interleaved_medians(functions, repeats=7, warmup=1, min_seconds=0.0, synchro
     clock's resolution. ``synchronize``, when given, is called before every
     reading of the clock, so that work a device runs asynchronously (a CUDA
     kernel returns before it has run) is finished inside the measured time: pass
-    ``torch.cuda.synchronize``. Returns ``{name: median seconds}``.
+    ``torch.cuda.synchronize``. ``clock`` reads the time (wall-clock by default;
+    ``time.thread_time`` counts only the CPU time of the calling thread, which other
+    processes on a busy machine cannot inflate, and is right for work done on that
+    one thread). Returns ``{name: median seconds}``.
     """
     if not functions:
         raise ValueError("functions must name at least one function")
@@ -162,21 +165,21 @@ def interleaved_medians(functions, repeats=7, warmup=1, min_seconds=0.0, synchro
         for _ in range(warmup):
             function()
         wait()
-        count, started = 0, time.perf_counter()
+        count, started = 0, clock()
         while True:
             function()
             count += 1
             wait()
-            if time.perf_counter() - started >= min_seconds:
+            if clock() - started >= min_seconds:
                 break
         counts[name] = count
     timings = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
             wait()
-            started = time.perf_counter()
+            started = clock()
             for _ in range(counts[name]):
                 function()
             wait()
-            timings[name].append((time.perf_counter() - started) / counts[name])
+            timings[name].append((clock() - started) / counts[name])
     return {name: float(np.median(values)) for name, values in timings.items()}

@@ -2,13 +2,16 @@
 
 * :func:`device` picks CUDA when there is one, else the CPU; :func:`describe` names it;
 * :func:`time_medians` times functions in turns and reports medians, synchronising the
-  device before every clock reading (a CUDA call returns before its kernel has run);
+  device before every clock reading (a CUDA call returns before its kernel has run),
+  with the :func:`clock` that suits the device;
   :func:`launch_and_finish_times` shows what goes wrong without that;
 * :func:`matmul_throughput`, :func:`elementwise_bandwidth` and :func:`measure_roofline`
   measure the two roofs of the roofline model on this device;
 * :func:`copy_bandwidth` times host-to-device copies from pageable and pinned memory;
 * :func:`forward_backward` runs one training step's forward and backward pass, in float32
-  or under autocast to a lower precision;
+  or under autocast to a lower precision; :func:`precision_times` times the same work in
+  float32 and bfloat16, and :func:`cpu_precision_times` does it on the CPU as chips with
+  fewer instructions would (no bfloat16 instructions, no AVX-512);
 * :func:`data_parallel_gradients` runs one data-parallel step in several processes with
   ``torch.distributed`` (Gloo, on the CPU) and returns every worker's averaged gradient.
 
@@ -16,9 +19,12 @@ The arithmetic of the models (FLOPs, bytes, the roofline, the all-reduce) is in
 :mod:`nnopt.cost`, which needs no PyTorch.
 """
 
+import json
 import os
 import platform
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -70,15 +76,24 @@ def synchronize(where):
         torch.cuda.synchronize(where)
 
 
+def clock(where):
+    """The clock that times work on ``where``: wall-clock time, except on a CPU running PyTorch
+    on one thread, where the calling thread's CPU time (``time.thread_time``) measures the
+    same work without the time other processes of a busy machine take from it."""
+    if torch.device(where).type == "cpu" and torch.get_num_threads() == 1:
+        return time.thread_time
+    return time.perf_counter
+
+
 def time_medians(functions, where, repeats=5, warmup=1, min_seconds=0.005):
     """Median seconds per call of each of ``functions`` on device ``where``, timed in turns.
 
-    :func:`nnopt.experiments.interleaved_medians`, with the device synchronised before
-    every reading of the clock, so that each time covers the work itself and not only
-    its launch.
+    :func:`nnopt.experiments.interleaved_medians` with the :func:`clock` of ``where``
+    and the device synchronised before every reading of the clock, so that each time
+    covers the work itself and not only its launch.
     """
     return experiments.interleaved_medians(
-        functions, repeats=repeats, warmup=warmup, min_seconds=min_seconds, synchronize=lambda: synchronize(where)
+        functions, repeats, warmup, min_seconds, synchronize=lambda: synchronize(where), clock=clock(where)
     )
 
 
@@ -90,15 +105,16 @@ def launch_and_finish_times(operation, where, repeats=11):
     returns once the kernel is queued, so ``"returned"`` measures the launch only; on
     the CPU the call does the work, and the two agree.
     """
+    read = clock(where)
     returned, finished = [], []
     operation()
     for _ in range(repeats):
         synchronize(where)
-        started = time.perf_counter()
+        started = read()
         operation()
-        returned.append(time.perf_counter() - started)
+        returned.append(read() - started)
         synchronize(where)
-        finished.append(time.perf_counter() - started)
+        finished.append(read() - started)
     return {"returned": float(np.median(returned)), "finished": float(np.median(finished))}
 
 
@@ -193,6 +209,80 @@ def forward_backward(model, inputs, targets, precision=None):
         loss = torch.nn.functional.cross_entropy(model(inputs), targets)
     loss.backward()
     return loss
+
+
+def precision_times(where, size=512, sizes=(64, 512, 512, 10), batch=256, repeats=5):
+    """Median seconds of the same work in float32 and in bfloat16 on ``where``, timed in turns.
+
+    The work: a ``size x size`` matrix product with both operands stored in each
+    dtype, and one forward and backward pass of ``train.mlp(sizes)`` on a batch of
+    ``batch`` (in float32, and under bfloat16 autocast). Returns
+    ``{"matrix product": {"float32": s, "bfloat16": s}, "network step": {...}}``.
+    """
+    generator = torch.Generator().manual_seed(0)
+    matrix = torch.randn(size, size, generator=generator).to(where)
+    low = matrix.bfloat16()
+    model = train.mlp(sizes, seed=0).to(where)
+    inputs = torch.randn(batch, sizes[0], generator=generator).to(where)
+    targets = torch.randint(0, sizes[-1], (batch,), generator=generator).to(where)
+    functions = {
+        ("matrix product", "float32"): lambda: matrix @ matrix,
+        ("matrix product", "bfloat16"): lambda: low @ low,
+        ("network step", "float32"): lambda: forward_backward(model, inputs, targets),
+        ("network step", "bfloat16"): lambda: forward_backward(model, inputs, targets, torch.bfloat16),
+    }
+    seconds = time_medians(functions, where, repeats)
+    table = {}
+    for (work, precision), value in seconds.items():
+        table.setdefault(work, {})[precision] = value
+    return table
+
+
+_LIMITED_RUN = """
+import json, torch
+torch.set_num_threads(1)
+from nnopt import gpu
+print("RESULT " + json.dumps(gpu.precision_times("cpu")))
+"""
+
+
+def _bf16_kernel(output):
+    """The oneDNN implementation that ran a bfloat16 matrix product, from ``ONEDNN_VERBOSE`` lines."""
+    for line in output.splitlines():
+        fields = line.split(",")
+        if line.startswith("onednn_verbose") and "exec" in fields and "matmul" in fields and "src:bf16" in line:
+            return fields[fields.index("matmul") + 1]
+    return None
+
+
+def cpu_precision_times(instruction_sets):
+    """:func:`precision_times` on the CPU (one thread), in one fresh process per instruction set.
+
+    In each process oneDNN, the library that runs PyTorch's bfloat16 matrix products
+    on the CPU, may use at most the instructions of its set (``ONEDNN_MAX_CPU_ISA``:
+    ``"AVX2"``, ``"AVX512_CORE"``, ``"AVX512_CORE_BF16"``, ...; ``None`` for all
+    of this CPU's): the same chip then runs bfloat16 as an older one would. The
+    processes run at once; the times are CPU times of their one thread. Returns
+    ``{instruction set: (times, kernel)}``, ``kernel`` naming the oneDNN implementation
+    of the bfloat16 product, or None where oneDNN declined it (PyTorch's own loop ran).
+    """
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    running = {}
+    for instruction_set in instruction_sets:
+        environment = dict(os.environ, ONEDNN_VERBOSE="1", OMP_NUM_THREADS="1")
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
+        if instruction_set is not None:
+            environment["ONEDNN_MAX_CPU_ISA"] = instruction_set
+        command = [sys.executable, "-c", _LIMITED_RUN]
+        running[instruction_set] = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = {}
+    for instruction_set, process in running.items():
+        output, errors = process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"the run limited to {instruction_set} failed:\n{errors[-2000:]}")
+        result = next(line for line in output.splitlines() if line.startswith("RESULT "))
+        results[instruction_set] = (json.loads(result[len("RESULT "):]), _bf16_kernel(output))
+    return results
 
 
 def gradients(model, inputs, targets):

@@ -3,6 +3,8 @@ tensors; the simulated ring all-reduce; the device helpers (nnopt.gpu) on the CP
 data-parallel step with torch.distributed, and, where a CUDA GPU is present, the device's own
 measurements (skipped without one)."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -161,6 +163,18 @@ def test_time_medians_synchronises_the_device(monkeypatch):
     seconds = gpu.time_medians({"a": lambda: None, "b": lambda: None}, "cpu", repeats=3, min_seconds=0.0)
     assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
     assert len(waited) == 2 * (2 + 2 * 3)  # before and after calibration and every timed turn
+
+
+def test_clock_is_thread_time_on_one_cpu_thread_else_wall_clock():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert gpu.clock("cpu") is time.thread_time
+        torch.set_num_threads(2)
+        assert gpu.clock("cpu") is time.perf_counter
+    finally:
+        torch.set_num_threads(threads)
+    assert gpu.clock("cuda") is time.perf_counter
 
 
 def test_launch_and_finish_agree_on_the_cpu():

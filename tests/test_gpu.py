@@ -209,6 +209,21 @@ def test_forward_backward_in_bfloat16_keeps_float32_weights_and_gradients():
         np.testing.assert_allclose(low, exact, atol=0.05 * np.abs(exact).max())  # bfloat16 keeps ~3 digits
 
 
+def test_precision_times_time_the_same_work_in_both_precisions():
+    times = gpu.precision_times("cpu", size=64, sizes=(8, 16, 4), batch=8, repeats=1)
+    assert set(times) == {"matrix product", "network step"}
+    assert all(set(row) == {"float32", "bfloat16"} and min(row.values()) > 0 for row in times.values())
+
+
+def test_cpu_precision_times_name_the_kernel_of_each_instruction_set():
+    line = "onednn_verbose,v1,primitive,exec,cpu,matmul,brg_matmul:avx512_core_bf16,undef,src:bf16::blocked:ab::f0 wei:bf16"
+    assert gpu._bf16_kernel("other output\n" + line) == "brg_matmul:avx512_core_bf16"
+    assert gpu._bf16_kernel("onednn_verbose,v1,info,cpu,isa:AVX2") is None
+    ((times, kernel),) = gpu.cpu_precision_times(["AVX2"]).values()
+    assert kernel is None  # without AVX-512, oneDNN has no bfloat16 matrix product and PyTorch's own loop runs
+    assert times["matrix product"]["bfloat16"] > times["matrix product"]["float32"]
+
+
 def test_data_parallel_step_gives_the_gradient_of_the_whole_batch():
     sizes = (12, 16, 4)
     generator = torch.Generator().manual_seed(1)

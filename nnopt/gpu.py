@@ -63,7 +63,7 @@ def describe(where):
         index = where.index if where.index is not None else torch.cuda.current_device()
         return f"CUDA GPU {torch.cuda.get_device_name(index)} (PyTorch {torch.__version__}, CUDA {torch.version.cuda})"
     return (
-        f"CPU {_cpu_name()} ({os.cpu_count()} cores; PyTorch {torch.__version__} on {torch.get_num_threads()} "
+        f"CPU {_cpu_name()} ({os.cpu_count()} logical CPUs; PyTorch {torch.__version__} on {torch.get_num_threads()} "
         f"thread(s); vector unit {torch.backends.cpu.get_cpu_capability()}; bfloat16 instructions: "
         f"{'yes' if bf16_instructions() else 'no'})"
     )
@@ -168,7 +168,7 @@ class Roofline:
 
 DEFAULT_SIZES = {  # (matrix sizes n, elementwise numbers of elements) per device type
     "cpu": ((16, 32, 64, 128, 256, 512, 1024), tuple(4**k for k in range(6, 13))),
-    "cuda": ((256, 512, 1024, 2048, 4096, 8192), tuple(4**k for k in range(8, 15))),
+    "cuda": ((256, 512, 1024, 2048, 4096, 8192), tuple(4**k for k in range(8, 14))),
 }
 
 

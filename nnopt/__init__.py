@@ -5,8 +5,10 @@ and ``models`` (test problems), ``data`` (offline datasets split into train, val
 and test, mini-batching), ``train`` (a small seeded PyTorch training loop),
 ``experiments`` (seeds, choices on validation data, intervals, interleaved timings),
 ``progress`` (progress lines for slow loops), ``plots`` and ``widgets`` (figures, and
-sliders that work live in Jupyter and precomputed in the book), and ``exercises`` (the
-exercise registry behind checks and grading).
+sliders that work live in Jupyter and precomputed in the book), ``cost`` and ``gpu``
+(chapter 8: FLOPs, bytes, the roofline and the ring all-reduce in NumPy; timing and
+measuring on the device at hand with PyTorch), and ``exercises`` (the exercise registry
+behind checks and grading).
 """
 
 __version__ = "0.1.0"

@@ -140,35 +140,46 @@ def choose(results, higher_is_better=True):
     return Choice(best, summaries[best], at_edge, tuple(s for s in tied if s != best))
 
 
-def interleaved_medians(functions, repeats=7, warmup=1, min_seconds=0.0):
+def interleaved_medians(functions, repeats=7, warmup=1, min_seconds=0.0, synchronize=None, clock=time.perf_counter):
     """Median seconds per call of each function, timed in turns.
 
     ``functions`` maps a name to a function of no arguments. Each of ``repeats``
     rounds calls every function once, in the same order, after ``warmup`` untimed
     rounds. A call shorter than ``min_seconds`` is repeated within its turn and the
     time divided by the count, so that very short calls are measured above the
-    clock's resolution. Returns ``{name: median seconds}``.
+    clock's resolution. ``synchronize``, when given, is called before every
+    reading of the clock, so that work a device runs asynchronously (a CUDA
+    kernel returns before it has run) is finished inside the measured time: pass
+    ``torch.cuda.synchronize``. ``clock`` reads the time (wall-clock by default;
+    ``time.thread_time`` counts only the CPU time of the calling thread, which other
+    processes on a busy machine cannot inflate, and is right for work done on that
+    one thread). Returns ``{name: median seconds}``.
     """
     if not functions:
         raise ValueError("functions must name at least one function")
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
+    wait = synchronize or (lambda: None)
     counts = {}
     for name, function in functions.items():
         for _ in range(warmup):
             function()
-        count, started = 0, time.perf_counter()
+        wait()
+        count, started = 0, clock()
         while True:
             function()
             count += 1
-            if time.perf_counter() - started >= min_seconds:
+            wait()
+            if clock() - started >= min_seconds:
                 break
         counts[name] = count
     timings = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():
-            started = time.perf_counter()
+            wait()
+            started = clock()
             for _ in range(counts[name]):
                 function()
-            timings[name].append((time.perf_counter() - started) / counts[name])
+            wait()
+            timings[name].append((clock() - started) / counts[name])
     return {name: float(np.median(values)) for name, values in timings.items()}

@@ -60,3 +60,16 @@ def test_interleaved_medians_time_each_function_in_turns():
     assert calls[-6:] == ["short", "long"] * 3  # in turns, not one function's repeats in a row
     with pytest.raises(ValueError, match="repeats"):
         interleaved_medians({"f": lambda: None}, repeats=0)
+
+
+def test_interleaved_medians_synchronize_before_every_clock_reading():
+    events = []
+    interleaved_medians({"f": lambda: events.append("call")}, repeats=2, warmup=1, synchronize=lambda: events.append("sync"))
+    # warm-up, one calibration call between two synchronisations, then each timed turn inside two
+    assert events == ["call", "sync", "call", "sync"] + ["sync", "call", "sync"] * 2
+
+
+def test_interleaved_medians_read_the_given_clock():
+    ticks = iter(range(1000))
+    medians = interleaved_medians({"f": lambda: None}, repeats=3, clock=lambda: next(ticks))
+    assert medians == {"f": 1.0}  # one tick between the two readings around each timed turn

@@ -42,6 +42,25 @@ def momentum_step(theta, grad, velocity, lr, momentum=0.9):
     return theta - lr * velocity, velocity
 
 
+def nesterov_step(theta, grad, velocity, lr, momentum=0.9):
+    r"""One step of Nesterov momentum in PyTorch's convention.
+
+    .. math:: v' = \mu v + g, \qquad \theta' = \theta - \eta\,(g + \mu v')
+
+    Here ``grad`` is the gradient at ``theta``, which plays the role of Nesterov's
+    look-ahead point (chapter 1 derives this form). Start with ``velocity = 0``.
+    Matches ``torch.optim.SGD(lr, momentum, nesterov=True)`` (no dampening).
+    Returns ``(theta, velocity)``.
+    """
+    theta = _validate.array("theta", theta)
+    grad = _validate.same_shape("grad", grad, "theta", theta)
+    velocity = _validate.same_shape("velocity", velocity, "theta", theta)
+    lr = _validate.number("lr", lr)
+    momentum = _validate.number("momentum", momentum)
+    velocity = momentum * velocity + grad
+    return theta - lr * (grad + momentum * velocity), velocity
+
+
 def stepper(update, **hyperparameters):
     """Wrap a pure update rule into a stateful ``step(theta, grad) -> theta``.
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnopt import data, landscapes, optim
+from nnopt import data, landscapes, models, optim
 
 SHAPES = [(1,), (7,), (3, 5), (2, 3, 4)]
 
@@ -132,3 +132,15 @@ def test_quadratic_has_the_requested_curvature():
     np.testing.assert_allclose(np.linalg.eigvalsh(bowl.A), [3 / 50, 3])
     with pytest.raises(ValueError, match="condition must be in"):
         landscapes.Quadratic(condition=0.5)
+
+
+def test_softmax_regression_hessian_matches_torch():
+    rng = np.random.default_rng(3)
+    X, W, y = rng.normal(size=(40, 5)), rng.normal(size=(5, 3)), rng.integers(0, 3, size=40)
+
+    def loss(weights):
+        return torch.nn.functional.cross_entropy(torch.tensor(X) @ weights, torch.tensor(y))
+
+    expected = torch.autograd.functional.hessian(loss, torch.tensor(W)).reshape(15, 15).numpy()
+    np.testing.assert_allclose(models.softmax_regression_hessian(W, X), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(models.softmax_regression_loss(W, X, y)[0], loss(torch.tensor(W)).item(), rtol=1e-12)

@@ -60,3 +60,9 @@ def test_interleaved_medians_time_each_function_in_turns():
     assert calls[-6:] == ["short", "long"] * 3  # in turns, not one function's repeats in a row
     with pytest.raises(ValueError, match="repeats"):
         interleaved_medians({"f": lambda: None}, repeats=0)
+
+
+def test_interleaved_medians_can_count_cpu_time_only():
+    sleeping = {"sleep": lambda: time.sleep(0.01)}
+    assert interleaved_medians(sleeping, repeats=3)["sleep"] > 0.009
+    assert interleaved_medians(sleeping, repeats=3, clock=time.thread_time)["sleep"] < 0.005  # asleep, not computing

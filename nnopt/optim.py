@@ -52,12 +52,8 @@ def nesterov_step(theta, grad, velocity, lr, momentum=0.9):
     Matches ``torch.optim.SGD(lr, momentum, nesterov=True)`` (no dampening).
     Returns ``(theta, velocity)``.
     """
-    theta = _validate.array("theta", theta)
-    grad = _validate.same_shape("grad", grad, "theta", theta)
-    velocity = _validate.same_shape("velocity", velocity, "theta", theta)
-    lr = _validate.number("lr", lr)
-    momentum = _validate.number("momentum", momentum)
-    velocity = momentum * velocity + grad
+    _, velocity = momentum_step(theta, grad, velocity, lr, momentum)  # checks the inputs; v' = mu v + g
+    theta, grad = np.asarray(theta, dtype=np.float64), np.asarray(grad, dtype=np.float64)
     return theta - lr * (grad + momentum * velocity), velocity
 
 

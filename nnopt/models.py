@@ -25,6 +25,31 @@ def softmax_regression_loss(W, X, y):
     return loss, X.T @ probs / n
 
 
+def softmax_regression_hessian(W, X):
+    r"""The Hessian of :func:`softmax_regression_loss` with respect to ``W``, as a matrix.
+
+    .. math:: H = \frac1n \sum_{i=1}^n (x_i x_i^\top) \otimes \bigl(\operatorname{diag}(p_i) - p_i p_i^\top\bigr),
+        \qquad p_i = \mathrm{softmax}(W^\top x_i)
+
+    ``W`` has shape ``(features, classes)`` and ``X`` ``(n, features)``; the result has
+    shape ``(features * classes, features * classes)``, rows and columns ordered like
+    ``W.ravel()``. It does not depend on the labels. Matches
+    ``torch.autograd.functional.hessian`` of ``torch.nn.functional.cross_entropy``.
+    """
+    W = _validate.array("W", W)
+    X = _validate.array("X", X)
+    if W.ndim != 2 or X.ndim != 2 or X.shape[1] != W.shape[0]:
+        raise ValueError(f"X must have shape (n, {W.shape[0] if W.ndim == 2 else 'features'}), got {X.shape}")
+    (n, features), classes = X.shape, W.shape[1]
+    logits = X @ W
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    curvature = probs[:, :, None] * np.eye(classes) - probs[:, :, None] * probs[:, None, :]
+    outer = (X[:, :, None] * X[:, None, :]).reshape(n, features * features)
+    blocks = (outer.T @ curvature.reshape(n, classes * classes) / n).reshape(features, features, classes, classes)
+    return blocks.transpose(0, 2, 1, 3).reshape(features * classes, features * classes)
+
+
 def least_squares_loss(w, X, y):
     r"""Loss :math:`\frac{1}{2n}\lVert Xw - y\rVert^2` and gradient :math:`\frac1n X^\top (Xw - y)`."""
     residual = X @ w - y

@@ -42,6 +42,21 @@ def momentum_step(theta, grad, velocity, lr, momentum=0.9):
     return theta - lr * velocity, velocity
 
 
+def nesterov_step(theta, grad, velocity, lr, momentum=0.9):
+    r"""One step of Nesterov momentum in PyTorch's convention.
+
+    .. math:: v' = \mu v + g, \qquad \theta' = \theta - \eta\,(g + \mu v')
+
+    Here ``grad`` is the gradient at ``theta``, which plays the role of Nesterov's
+    look-ahead point (chapter 1 derives this form). Start with ``velocity = 0``.
+    Matches ``torch.optim.SGD(lr, momentum, nesterov=True)`` (no dampening).
+    Returns ``(theta, velocity)``.
+    """
+    _, velocity = momentum_step(theta, grad, velocity, lr, momentum)  # checks the inputs; v' = mu v + g
+    theta, grad = np.asarray(theta, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+    return theta - lr * (grad + momentum * velocity), velocity
+
+
 def stepper(update, **hyperparameters):
     """Wrap a pure update rule into a stateful ``step(theta, grad) -> theta``.
 

@@ -118,3 +118,19 @@ def test_run_call_records_in_place_changes_and_aliasing():
     result = wire.run_call(gd_step, [theta, np.ones(3), 0.5], {}, ["theta", "grad", "lr"])
     assert result["aliased"] == [["output", "theta"]]
     np.testing.assert_array_equal(wire.decode(result["args_after"][0]), [0.5, 0.5, 0.5])
+
+
+def test_minibatch_indices_may_return_a_tuple_but_not_an_array():
+    exercise = EXERCISES["minibatch_indices"]
+
+    def as_tuple(n, batch_size, seed):
+        return tuple(exercise.reference(n, batch_size, seed))
+
+    assert verdict_for(exercise, as_tuple, 0).passed
+
+    def as_array(n, batch_size, seed):
+        return np.random.default_rng(seed).permutation(n)
+
+    verdict = verdict_for(exercise, as_array, 0)
+    assert not verdict.passed
+    assert "should yield its index arrays, or return them in a list or a tuple, got an array" in verdict.reason

@@ -73,3 +73,10 @@ def test_interleaved_medians_read_the_given_clock():
     ticks = iter(range(1000))
     medians = interleaved_medians({"f": lambda: None}, repeats=3, clock=lambda: next(ticks))
     assert medians == {"f": 1.0}  # one tick between the two readings around each timed turn
+
+
+def test_interleaved_medians_can_count_cpu_time_only():
+    sleeping = {"sleep": lambda: time.sleep(0.01)}
+    assert interleaved_medians(sleeping, repeats=3)["sleep"] > 0.009
+    assert interleaved_medians(sleeping, repeats=3, clock=time.thread_time)["sleep"] < 0.005  # asleep, not computing
+

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import data, optim
-from .core import Call, Exercise, Mistake
+from .core import Call, Exercise, Mistake, _describe
 
 CHAPTER = "01_gradient_descent"
 SHAPES = [(1,), (2,), (5,), (3, 4), (2, 3, 4)]
@@ -71,8 +71,11 @@ def _batch_cases(rng):
 
 def _check_batches(call, output):
     n, batch_size, _ = call.args
-    if not isinstance(output, list):
-        return [f"minibatch_indices should yield or return a sequence of index arrays, got {type(output).__name__}"]
+    if not isinstance(output, (list, tuple)):  # a generator's items arrive as a list
+        return [
+            "minibatch_indices should yield its index arrays, or return them in a list or a tuple, "
+            f"got {_describe(output)}"
+        ]
     for i, batch in enumerate(output):
         if not isinstance(batch, np.ndarray) or batch.ndim != 1 or batch.dtype.kind not in "iu":
             return [f"batch {i} should be a 1-D integer array, got {batch!r:.80}"]

@@ -70,7 +70,7 @@ def _pad(x, padding):
 def im2col(x, kernel_size, stride=1, padding=0):
     r"""Lower ``x`` to its patches: one column per output position, one row per weight.
 
-    .. math:: \mathrm{cols}[n,\ (c, i, j),\ (a, b)] = x_{\text{padded}}[n, c, s_h a + i, s_w b + j]
+    .. math:: \mathrm{cols}[n,\ (c, i, j),\ (u, v)] = x_{\text{padded}}[n, c, s_h u + i, s_w v + j]
 
     ``x`` is ``(N, C, H, W)``; the result is ``(N, C*KH*KW, OH*OW)``, rows ordered by
     channel, then kernel row, then kernel column (the order of ``w.reshape(F, -1)``),
@@ -128,8 +128,8 @@ def _conv_arguments(x, w, stride, padding):
 def conv2d(x, w, b=None, stride=1, padding=0):
     r"""A convolutional layer's output, as PyTorch defines it (a cross-correlation: the kernel is not flipped).
 
-    .. math:: y[n, f, a, b] = b_f + \sum_{c=0}^{C-1}\sum_{i=0}^{KH-1}\sum_{j=0}^{KW-1}
-              w[f, c, i, j]\; x_{\text{padded}}[n, c,\ s_h a + i,\ s_w b + j]
+    .. math:: y[n, f, u, v] = b_f + \sum_{c=0}^{C-1}\sum_{i=0}^{KH-1}\sum_{j=0}^{KW-1}
+              w[f, c, i, j]\; x_{\text{padded}}[n, c,\ s_h u + i,\ s_w v + j]
 
     ``x`` is ``(N, C, H, W)``, ``w`` ``(F, C, KH, KW)``, ``b`` ``(F,)`` or None; ``x`` is
     padded with zeros. Returns ``y`` of shape ``(N, F, OH, OW)``. Computed as one
@@ -156,7 +156,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
 
     .. math:: \frac{\partial L}{\partial W} = \sum_n \frac{\partial L}{\partial Y_n} X_n^\top,\qquad
               \frac{\partial L}{\partial x} = \mathrm{col2im}\Bigl(W^\top \frac{\partial L}{\partial Y_n}\Bigr),\qquad
-              \frac{\partial L}{\partial b_f} = \sum_{n, a, b} dy[n, f, a, b].
+              \frac{\partial L}{\partial b_f} = \sum_{n, u, v} dy[n, f, u, v].
 
     ``dy`` is ``(N, F, OH, OW)``; returns ``(dx, dw, db)`` shaped like ``x``, ``w`` and
     ``(F,)``. Equal to the gradients autograd computes for
@@ -197,7 +197,7 @@ def _window_argmax(x, kernel, stride):
 
 
 def max_pool2d(x, kernel_size=2, stride=None):
-    r"""The maximum over each window: :math:`y[n, c, a, b] = \max_{i<KH,\ j<KW} x[n, c, s_h a + i, s_w b + j]`.
+    r"""The maximum over each window: :math:`y[n, c, u, v] = \max_{i<KH,\ j<KW} x[n, c, s_h u + i, s_w v + j]`.
 
     ``x`` is ``(N, C, H, W)``; ``stride`` defaults to ``kernel_size``; windows that
     do not fit are dropped (no padding, ``ceil_mode=False``). Returns
@@ -222,9 +222,9 @@ def max_pool2d_backward(dy, x, kernel_size=2, stride=None):
     if dy.shape != (*x.shape[:2], oh, ow):
         raise ValueError(f"dy must have the shape of max_pool2d's output {(*x.shape[:2], oh, ow)}, got {dy.shape}")
     _, index = _window_argmax(x, kernel, stride)
-    n, c, a, b = np.indices(index.shape, sparse=True)
-    rows = stride[0] * a + index // kernel[1]
-    cols = stride[1] * b + index % kernel[1]
+    n, c, u, v = np.indices(index.shape, sparse=True)
+    rows = stride[0] * u + index // kernel[1]
+    cols = stride[1] * v + index % kernel[1]
     dx = np.zeros_like(x)
     np.add.at(dx, (n, c, rows, cols), dy)
     return dx

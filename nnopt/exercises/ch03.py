@@ -96,8 +96,8 @@ CONV2D = Exercise(
             "flipped_kernel",
             _conv2d_variant(tap="KH - 1 - i, KW - 1 - j"),
             diagnosis="the kernel is flipped: that is the convolution of mathematics, but PyTorch's "
-            "conv2d (and every deep-learning library's) is a cross-correlation, "
-            "y[n, f, a, b] = sum of w[f, c, i, j] * x_padded[n, c, s*a + i, s*b + j], with no flip",
+            "conv2d, like other deep-learning libraries', is a cross-correlation, "
+            "y[n, f, u, v] = sum of w[f, c, i, j] * x_padded[n, c, s*u + i, s*v + j], with no flip",
         ),
         Mistake(
             "padding_one_side",
@@ -164,8 +164,8 @@ def _backward_variant(tap="i, j", dx="dxp[:, :, p:p + H, p:p + W]", dw="dw", db=
 
 DW_NOT_SUMMED = (
     "dw was not summed over the batch: every example of the batch uses the same kernel, so "
-    "its gradient is the sum of the examples' contributions, dw[f, c, i, j] = sum over n, a, b "
-    "of dy[n, f, a, b] * x_padded[n, c, s*a + i, s*b + j] (no mean, no single example)"
+    "its gradient is the sum of the examples' contributions, dw[f, c, i, j] = sum over n, u, v "
+    "of dy[n, f, u, v] * x_padded[n, c, s*u + i, s*v + j] (no mean, no single example)"
 )
 
 CONV2D_BACKWARD = Exercise(

@@ -13,6 +13,8 @@ Shapes: ``x`` is ``(T, N, D)`` (time, batch, features: ``torch.nn.RNN``'s defaul
 ``(H, D)``, ``W_hh`` is ``(H, H)`` and the biases are ``(H,)``.
 """
 
+import math
+
 import numpy as np
 
 from . import _validate
@@ -120,7 +122,8 @@ def clip_grad_norm(grads, max_norm):
         g_i' = g_i \cdot \min\Bigl(1, \frac{\texttt{max\_norm}}{\lVert g\rVert + 10^{-6}}\Bigr)
 
     One factor for all arrays, so the direction of the whole gradient is kept; below the
-    limit the factor is 1 and nothing changes. ``grads`` is a list of arrays of any shapes.
+    limit the factor is 1 and nothing changes. ``grads`` is a list of arrays of any shapes;
+    ``max_norm`` is a non-negative number or ``math.inf`` (no clipping, only the norm).
     Returns ``(clipped, total_norm)``: a list of new float64 arrays shaped like ``grads``,
     and the norm *before* clipping as a float. Matches
     ``torch.nn.utils.clip_grad_norm_(parameters, max_norm)`` (``norm_type=2``), which
@@ -130,7 +133,8 @@ def clip_grad_norm(grads, max_norm):
     if not isinstance(grads, (list, tuple)):
         raise ValueError(f"grads must be a list of arrays, got {type(grads).__name__}")
     grads = [_validate.array(f"grads[{i}]", g) for i, g in enumerate(grads)]
-    max_norm = _validate.number("max_norm", max_norm)
+    if max_norm != math.inf:  # infinity is allowed, as in PyTorch: then nothing is clipped
+        max_norm = _validate.number("max_norm", max_norm)
     total_norm = float(np.linalg.norm([np.linalg.norm(g.ravel()) for g in grads]))  # the norm of the norms, as PyTorch
     scale = min(1.0, max_norm / (total_norm + CLIP_EPS))
     return [g * scale for g in grads], total_norm

@@ -1,7 +1,8 @@
 """nnopt: the reference package of the neural-network optimization course.
 
 Modules mirror the chapters: ``optim`` and ``schedules`` (chapters 1-2), ``rnn``
-(chapter 4: a tanh RNN, backpropagation through time, gradient clipping), ``landscapes``
+(chapter 4: a tanh RNN, backpropagation through time, gradient clipping) and
+``sequence`` (chapter 4's long-dependency task and PyTorch recurrent classifiers), ``landscapes``
 and ``models`` (test problems), ``data`` (offline datasets split into train, validation
 and test, mini-batching), ``train`` (a small seeded PyTorch training loop),
 ``experiments`` (seeds, choices on validation data, intervals, interleaved timings),

@@ -1,7 +1,9 @@
 """nnopt: the reference package of the neural-network optimization course.
 
 Modules mirror the chapters: ``optim`` and ``schedules`` (chapters 1-2), ``cnn``
-(chapter 3: convolution and max pooling, forward and backward), ``landscapes``
+(chapter 3: convolution and max pooling, forward and backward), ``rnn`` (chapter 4: a
+tanh RNN, backpropagation through time, gradient clipping) and ``sequence`` (chapter
+4's long-dependency task and PyTorch recurrent classifiers), ``landscapes``
 and ``models`` (test problems), ``data`` (offline datasets split into train, validation
 and test, mini-batching), ``train`` (a small seeded PyTorch training loop),
 ``experiments`` (seeds, choices on validation data, intervals, interleaved timings),

@@ -15,14 +15,24 @@ def softmax_regression_loss(W, X, y):
     X = _validate.array("X", X)
     if W.ndim != 2 or X.ndim != 2 or X.shape[1] != W.shape[0]:
         raise ValueError(f"X must have shape (n, {W.shape[0] if W.ndim == 2 else 'features'}), got {X.shape}")
-    logits = X @ W
-    logits -= logits.max(axis=1, keepdims=True)
-    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    loss, dlogits = softmax_cross_entropy(X @ W, y)
+    return loss, X.T @ dlogits
+
+
+def softmax_cross_entropy(logits, y):
+    r"""Mean cross-entropy of :math:`\mathrm{softmax}(\text{logits})` and its gradient with respect to the logits.
+
+    ``logits`` has shape ``(n, classes)``, ``y`` ``(n,)`` integer labels. Returns
+    ``(loss, dlogits)`` with :math:`\text{dlogits} = (\mathrm{softmax}(\text{logits}) - \text{onehot}(y))/n`;
+    ``torch.nn.functional.cross_entropy`` with its default mean reduction.
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     n = len(y)
     loss = -log_probs[np.arange(n), y].mean()
-    probs = np.exp(log_probs)
-    probs[np.arange(n), y] -= 1.0
-    return loss, X.T @ probs / n
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), y] -= 1.0
+    return loss, dlogits / n
 
 
 def softmax_regression_hessian(W, X):

@@ -10,6 +10,7 @@ import pytest
 
 from autograde import course
 from nnopt.exercises import EXERCISES, CheckFailed, check, evaluate, exercises_of, or_reference, wire
+from nnopt.exercises import core
 from nnopt.exercises.core import run_locally
 
 MISTAKES = [(exercise, mistake) for exercise in EXERCISES.values() for mistake in exercise.mistakes]
@@ -134,3 +135,12 @@ def test_minibatch_indices_may_return_a_tuple_but_not_an_array():
     verdict = verdict_for(exercise, as_array, 0)
     assert not verdict.passed
     assert "should yield its index arrays, or return them in a list or a tuple, got an array" in verdict.reason
+
+def test_lists_of_arrays_are_compared_item_by_item_and_checked_for_changes():
+    exercise = EXERCISES["gd_step"]
+    expected = [np.zeros(2), np.ones(3)]
+    assert core.compare(exercise, expected, [np.zeros(2), np.ones(3)]) == []
+    assert "item 1 of the result is wrong" in core.compare(exercise, expected, [np.zeros(2), np.zeros(3)])[0]
+    assert "should be a list of 2" in core.compare(exercise, expected, (np.zeros(2), np.ones(3)))[0]
+    assert not core._same_argument([np.zeros(2)], [np.ones(2)])
+    assert core._same_argument([np.zeros(2), 1.0], [np.zeros(2), 1.0])

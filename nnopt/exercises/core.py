@@ -120,6 +120,15 @@ def compare(exercise, expected, got, path="the result"):
         for i, (e, g) in enumerate(zip(expected, got)):
             problems += compare(exercise, e, g, f"the {names[i] if i < 5 else str(i + 1) + 'th'} returned value")
         return problems
+    if isinstance(expected, list):
+        if not isinstance(got, list):
+            return [f"{path} should be a list of {len(expected)}, got {_describe(got)}"]
+        if len(got) != len(expected):
+            return [f"{path} should be a list of {len(expected)}, got a list of {len(got)}"]
+        problems = []
+        for i, (e, g) in enumerate(zip(expected, got)):
+            problems += compare(exercise, e, g, f"item {i} of {path}")
+        return problems
     if isinstance(expected, np.ndarray):
         if not isinstance(got, np.ndarray):
             return [f"{path} should be an array of shape {expected.shape}, got {_describe(got)}"]
@@ -157,6 +166,12 @@ def compare(exercise, expected, got, path="the result"):
 
 
 def _same_argument(before, after):
+    if isinstance(before, (list, tuple)):  # e.g. a list of arrays: each must be unchanged
+        return (
+            isinstance(after, (list, tuple))
+            and len(after) == len(before)
+            and all(_same_argument(b, a) for b, a in zip(before, after))
+        )
     if isinstance(before, np.ndarray):
         return (
             isinstance(after, np.ndarray)

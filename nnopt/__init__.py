@@ -1,12 +1,13 @@
 """nnopt: the reference package of the neural-network optimization course.
 
-Modules mirror the chapters: ``optim`` and ``schedules`` (chapters 1-2), ``landscapes``
-and ``models`` (test problems), ``data`` (offline datasets split into train, validation
-and test, mini-batching), ``train`` (a small seeded PyTorch training loop),
-``experiments`` (seeds, choices on validation data, intervals, interleaved timings),
-``progress`` (progress lines for slow loops), ``plots`` and ``widgets`` (figures, and
-sliders that work live in Jupyter and precomputed in the book), and ``exercises`` (the
-exercise registry behind checks and grading).
+Modules mirror the chapters: ``optim`` and ``schedules`` (chapters 1-2), ``prune``
+(chapter 5: pruning masks, the L1 proximal step, sparse storage, masked fine-tuning),
+``landscapes`` and ``models`` (test problems), ``data`` (offline datasets split into
+train, validation and test, mini-batching), ``train`` (a small seeded PyTorch training
+loop), ``experiments`` (seeds, choices on validation data, intervals, interleaved
+timings), ``progress`` (progress lines for slow loops), ``plots`` and ``widgets``
+(figures, and sliders that work live in Jupyter and precomputed in the book), and
+``exercises`` (the exercise registry behind checks and grading).
 """
 
 __version__ = "0.1.0"

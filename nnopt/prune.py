@@ -243,22 +243,23 @@ def apply_masks(model, masks):
     return model
 
 
-def global_magnitude_masks(weights, sparsity):
+def global_magnitude_masks(weights, sparsity, mask_function=magnitude_mask):
     """:func:`magnitude_mask` of all the arrays of ``weights`` together: one threshold for all of them.
 
     ``weights`` maps names to arrays; returns ``{name: bool mask}``. Layers whose
     weights are small lose more of them than layers whose weights are large.
     Matches ``torch.nn.utils.prune.global_unstructured(..., pruning_method=
-    L1Unstructured, amount=sparsity)``.
+    L1Unstructured, amount=sparsity)``. ``mask_function`` stands in for
+    :func:`magnitude_mask` (a notebook passes the student's).
     """
     names = list(weights)
     arrays = [_validate.array(f"weights[{name!r}]", weights[name]) for name in names]
-    flat = magnitude_mask(np.concatenate([array.ravel() for array in arrays]), sparsity)
+    flat = mask_function(np.concatenate([array.ravel() for array in arrays]), sparsity)
     ends = np.cumsum([array.size for array in arrays])
     return {name: part.reshape(array.shape) for name, array, part in zip(names, arrays, np.split(flat, ends[:-1]))}
 
 
-def prune_by_magnitude(model, sparsity, scope="global"):
+def prune_by_magnitude(model, sparsity, scope="global", mask_function=magnitude_mask):
     """Mask the prunable layers of ``model`` to ``sparsity`` by the magnitude of their current weights.
 
     ``scope="global"``: one threshold for all layers (:func:`global_magnitude_masks`,
@@ -266,14 +267,14 @@ def prune_by_magnitude(model, sparsity, scope="global"):
     loses the same fraction (:func:`magnitude_mask` per layer, like
     ``torch.nn.utils.prune.l1_unstructured`` on each). Weights already removed are
     zero, hence the smallest, so calling this again with a larger sparsity prunes on
-    from where the last call left (iterative pruning). Returns the masks
-    ``{name: bool array}``.
+    from where the last call left (iterative pruning). ``mask_function`` stands in
+    for :func:`magnitude_mask`. Returns the masks ``{name: bool array}``.
     """
     weights = effective_weights(model)
     if scope == "global":
-        masks = global_magnitude_masks(weights, sparsity)
+        masks = global_magnitude_masks(weights, sparsity, mask_function)
     elif scope == "layer":
-        masks = {name: magnitude_mask(weight, sparsity) for name, weight in weights.items()}
+        masks = {name: mask_function(weight, sparsity) for name, weight in weights.items()}
     else:
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
     apply_masks(model, masks)
@@ -330,7 +331,7 @@ def layer_weights(model):
     return [getattr(module, "weight_orig", module.weight) for module in prunable_layers(model).values()]
 
 
-def remove_hidden_units(model, sparsity):
+def remove_hidden_units(model, sparsity, mask_function=channel_mask):
     r"""A smaller dense copy of an MLP with the hidden units of smallest incoming-weight norm removed.
 
     ``model`` is a ``torch.nn.Sequential`` of ``Linear`` layers with element-wise
@@ -341,7 +342,8 @@ def remove_hidden_units(model, sparsity):
     the activation); that constant is folded into the next layer's bias,
     :math:`b' = b + W_{[:, j]}\, a(b_j)`, so the smaller model computes exactly what the
     model pruned with ``torch.nn.utils.prune.ln_structured(n=2, dim=0)`` on its
-    hidden layers computes. Returns a new model; ``model`` is not changed.
+    hidden layers computes. ``mask_function`` stands in for :func:`channel_mask`.
+    Returns a new model; ``model`` is not changed.
     """
     import torch
 
@@ -357,7 +359,7 @@ def remove_hidden_units(model, sparsity):
     for position, i in enumerate(linear):
         weight, bias = weights[i][:, kept_inputs], biases[i]
         if position + 1 < len(linear):
-            keep = torch.from_numpy(channel_mask(weights[i].double().numpy(), sparsity, dim=0)[:, 0])
+            keep = torch.from_numpy(mask_function(weights[i].double().numpy(), sparsity, dim=0)[:, 0])
             following = linear[position + 1]
             with torch.no_grad():
                 activation = torch.nn.Sequential(*modules[i + 1 : following])

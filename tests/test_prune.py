@@ -321,3 +321,20 @@ def test_csr_forward_equals_the_masked_model_without_warnings():
         forward = prune.csr_forward(model)
         with torch.no_grad():
             torch.testing.assert_close(forward(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_helpers_use_the_mask_function_they_are_given():
+    calls = []
+
+    def recording(function):
+        def wrapped(*args, **kwargs):
+            calls.append(function.__name__)
+            return function(*args, **kwargs)
+
+        return wrapped
+
+    model = train.mlp(SIZES, seed=12)
+    prune.prune_by_magnitude(model, 0.5, mask_function=recording(prune.magnitude_mask))
+    prune.prune_by_magnitude(model, 0.6, scope="layer", mask_function=recording(prune.magnitude_mask))
+    prune.remove_hidden_units(train.mlp(SIZES), 0.5, mask_function=recording(prune.channel_mask))
+    assert calls == ["magnitude_mask"] * 4 + ["channel_mask"] * 2

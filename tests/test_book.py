@@ -21,6 +21,8 @@ from autograde.course import SOLUTION_MARKERS
 from conftest import REPO, require_command
 from nnopt.exercises import exercises_of
 
+pytestmark = pytest.mark.xdist_group("book")  # its tests share one session fixture: one worker runs them all
+
 REPOSITORY = "https://github.com/example-org/nnopt-course"
 TERM_HTML = REPO / "_build" / "term" / "_build" / "html"
 

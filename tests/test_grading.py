@@ -21,9 +21,26 @@ from autograde import course
 from conftest import REPO, require_command
 from nnopt.exercises import EXERCISES, exercises_of
 
+pytestmark = pytest.mark.xdist_group("grading")  # its tests share one session fixture: one worker runs them all
+
 CHAPTERS = course.chapters()
 FIRST = CHAPTERS[0]
 MUTANTS = [(e, m) for e in EXERCISES.values() for m in e.mistakes]
+
+
+def mutant_packs(chapter):
+    """Known mistakes packed into few submissions: submission k answers each exercise with its k-th
+    mistake, or with the solution where it has fewer. Each exercise is graded on its own, so every
+    mistake is graded, and each pack also shows that the exercises without a mistake keep full marks."""
+    exercises = exercises_of(chapter)
+    return [
+        {e.name: e.mistakes[k] for e in exercises if k < len(e.mistakes)}
+        for k in range(max((len(e.mistakes) for e in exercises), default=0))
+    ]
+
+
+def pack_id(chapter, k):
+    return f"mutants-{chapter}-{k:02d}"
 
 
 def grade(submissions_dir, out_dir, *extra, workers=2):
@@ -53,6 +70,14 @@ def mutant_id(exercise, mistake):
     return f"m-{exercise.name}-{mistake.name}".replace("_", "-")
 
 
+def pack_of(exercise, mistake):
+    """(student id, pack) of the submission that grades ``mistake``."""
+    for k, pack in enumerate(mutant_packs(exercise.chapter)):
+        if pack.get(exercise.name) is mistake:
+            return pack_id(exercise.chapter, k), pack
+    raise LookupError(mistake.name)
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """One grading run over honest, mutant and malformed submissions."""
@@ -62,9 +87,10 @@ def graded(tmp_path_factory):
         answers = submissions.solution_answers(chapter)
         submissions.write(root, "solution", chapter, submissions.notebook_with(chapter, answers))
         submissions.write(root, "blank", chapter, submissions.student_edition(chapter))
-    for exercise, mistake in MUTANTS:
-        answers = dict(submissions.solution_answers(exercise.chapter), **{exercise.name: mistake.code})
-        submissions.write(root, mutant_id(exercise, mistake), exercise.chapter, submissions.notebook_with(exercise.chapter, answers))
+    for chapter in CHAPTERS:
+        for k, pack in enumerate(mutant_packs(chapter)):
+            answers = dict(submissions.solution_answers(chapter), **{name: m.code for name, m in pack.items()})
+            submissions.write(root, pack_id(chapter, k), chapter, submissions.notebook_with(chapter, answers))
 
     good = submissions.notebook_with(FIRST, submissions.solution_answers(FIRST))
     submissions.write(root, "bad-json", FIRST, raw='{"cells": [')
@@ -121,8 +147,9 @@ def test_solution_gets_full_marks_and_blank_gets_zero(graded, chapter):
 
 @pytest.mark.parametrize("exercise,mistake", MUTANTS, ids=[mutant_id(e, m) for e, m in MUTANTS])
 def test_each_known_mistake_loses_exactly_its_exercise(graded, exercise, mistake):
-    grades, student = graded["grades"], mutant_id(exercise, mistake)
-    expected = dict(full(exercise.chapter), **{exercise.name: 0.0})
+    grades = graded["grades"]
+    student, pack = pack_of(exercise, mistake)
+    expected = dict(full(exercise.chapter), **{name: 0.0 for name in pack})
     assert scores(grades, student, exercise.chapter) == expected
     assert mistake.expected_phrase in grades[student, exercise.chapter, exercise.name]["reason"]
     feedback = graded["out"] / "feedback" / student / exercise.chapter / f"{exercise.chapter}.html"

@@ -1,6 +1,7 @@
 """nnopt: the reference package of the neural-network optimization course.
 
-Modules mirror the chapters: ``optim`` and ``schedules`` (chapters 1-2), ``landscapes``
+Modules mirror the chapters: ``optim`` and ``schedules`` (chapters 1-2), ``quant``
+(chapter 6: affine quantization, integer-only layers, fake quantization), ``landscapes``
 and ``models`` (test problems), ``data`` (offline datasets split into train, validation
 and test, mini-batching), ``train`` (a small seeded PyTorch training loop),
 ``experiments`` (seeds, choices on validation data, intervals, interleaved timings),

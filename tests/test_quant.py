@@ -16,6 +16,7 @@ import torch
 from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver
 
 from nnopt import quant, train
+from nnopt.exercises.ch06 import exact_halves_layer, quantized_layer
 
 BITS = [2, 3, 4, 6, 8, 12, 16]
 SCALES = [1e-4, 1e-2, 1.0, 1e2, 1e4]
@@ -242,45 +243,24 @@ def integer_reference(q_x, q_w, q_bias, x_zero_point, w_zero_point, y_zero_point
     return out
 
 
-def random_layer(rng, n, k, out, per_channel, power_of_two=False):
-    """A float layer and its quantized form, the way a converter makes it."""
-    x = rng.normal(size=(n, k)) * 10 ** rng.uniform(-2, 2)
-    w = rng.normal(size=(out, k)) * 10 ** rng.uniform(-2, 1)
-    b = rng.normal(size=out) * np.abs(w).mean() * np.abs(x).mean() * np.sqrt(k)
-    x_scale, x_zero_point = quant.qparams(x.min(), x.max())
-    if power_of_two:
-        x_scale = 2.0 ** np.round(np.log2(x_scale))
-    q_x = quant.quantize(x, x_scale, x_zero_point).astype(np.uint8)
-    if per_channel:
-        q_w, w_scale = quant.quantize_per_channel(w)
-        w_zero_point = 0
-    else:
-        w_scale, unsigned_zero = quant.qparams(w.min(), w.max())
-        w_zero_point = unsigned_zero - 128  # the same grid, codes shifted into int8
-        q_w = quant.quantize(w, w_scale, w_zero_point, -128, 127)
-    q_w = q_w.astype(np.int8)
-    q_bias = quant.quantize_bias(b, x_scale, w_scale)
-    y = quant.dequantize(q_x, x_scale, x_zero_point) @ (np.asarray(w_scale).reshape(-1, 1) * (q_w.astype(float) - w_zero_point)).T + b
-    y_scale, y_zero_point = quant.qparams(y.min(), y.max())
-    if power_of_two:
-        y_scale = 2.0 ** np.round(np.log2(y_scale))
-    real = np.broadcast_to(x_scale * np.asarray(w_scale) / y_scale, (out,))
-    multiplier, shift = quant.quantize_multiplier(real)
-    arguments = (q_x, q_w, q_bias, x_zero_point, w_zero_point, y_zero_point, multiplier, shift)
-    return arguments, y, y_scale, y_zero_point
-
-
 @pytest.mark.parametrize("per_channel", [True, False])
 @pytest.mark.parametrize("n,k,out", [(1, 1, 1), (3, 7, 5), (8, 64, 10), (2, 300, 3)])
 def test_integer_linear_is_bit_exact_and_within_one_step_of_float(per_channel, n, k, out):
     rng = np.random.default_rng(n * 100 + k + out + per_channel)
-    for power_of_two in (False, True):
-        arguments, y, y_scale, y_zero_point = random_layer(rng, n, k, out, per_channel, power_of_two)
+    for relu in (False, True):
+        arguments, y, y_scale = quantized_layer(rng, n, k, out, per_channel, relu)
         result = quant.integer_linear(*arguments)
         assert result.dtype == np.uint8 and result.shape == (n, out)
         np.testing.assert_array_equal(result, integer_reference(*arguments))
-        ideal = np.clip(y / y_scale + y_zero_point, 0, 255)
+        ideal = np.clip(y / y_scale + arguments[5], 0, 255)
         assert np.all(np.abs(result - ideal) <= 1.0)
+
+
+def test_integer_linear_is_bit_exact_on_exact_halves():
+    rng = np.random.default_rng(12)
+    for _ in range(5):
+        arguments = exact_halves_layer(rng)
+        np.testing.assert_array_equal(quant.integer_linear(*arguments), integer_reference(*arguments))
 
 
 def test_integer_linear_halves_round_up_and_relu_is_a_clamp():

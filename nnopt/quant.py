@@ -151,35 +151,40 @@ def fake_quantize(x, scale, zero_point, qmin=0, qmax=255):
     return dequantize(quantize(x, scale, zero_point, qmin, qmax), scale, zero_point)
 
 
-def quantize_per_channel(w, bits=8, axis=0):
-    r"""Symmetric signed quantization of ``w`` with one scale per slice along ``axis`` (zero point 0).
+def quantize_symmetric(w, bits=8, axis=None):
+    r"""Symmetric signed quantization of ``w`` (zero point 0): one scale, or one per slice along ``axis``.
 
-    For channel :math:`c` (an output row of a linear layer's weight, for ``axis=0``),
-    with :math:`q_{\min} = -2^{\text{bits}-1}`, :math:`q_{\max} = 2^{\text{bits}-1} - 1`:
+    With :math:`q_{\min} = -2^{\text{bits}-1}`, :math:`q_{\max} = 2^{\text{bits}-1} - 1` and
+    :math:`m` the largest :math:`|w|` of the whole tensor (``axis=None``, *per tensor*) or of
+    each slice :math:`c` along ``axis`` (*per channel*: an output row of a linear layer's
+    weight for ``axis=0``):
 
-    .. math:: s_c = \max\Bigl(\frac{\max_i |w_{ci}|}{(q_{\max} - q_{\min})/2},\ \epsilon_{32}\Bigr), \qquad
-              q_{ci} = \operatorname{clamp}(\operatorname{round}(w_{ci} / s_c), q_{\min}, q_{\max}).
+    .. math:: s = \max\Bigl(\frac{m}{(q_{\max} - q_{\min})/2},\ \epsilon_{32}\Bigr), \qquad
+              q = \operatorname{clamp}(\operatorname{round}(w / s), q_{\min}, q_{\max}).
 
-    Returns ``(q, scales)``: int64 codes shaped like ``w`` and float64 scales of shape
-    ``(w.shape[axis],)``. Equal to
-    ``torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=axis, dtype=torch.qint8,
-    qscheme=torch.per_channel_symmetric)`` (at other widths with ``quant_min, quant_max``
-    as above) and ``torch.fake_quantize_per_channel_affine``. Note PyTorch's divisor
-    :math:`(q_{\max} - q_{\min})/2 = 127.5` at 8 bits: the largest weight lands on the
+    Returns ``(q, scale)``: int64 codes shaped like ``w``, and a float (per tensor) or a
+    float64 array of shape ``(w.shape[axis],)``. Equal to PyTorch's observers with
+    ``dtype=torch.qint8`` (``quant_min, quant_max`` as above at other widths):
+    ``MinMaxObserver(qscheme=torch.per_tensor_symmetric)`` and
+    ``PerChannelMinMaxObserver(ch_axis=axis, qscheme=torch.per_channel_symmetric)``, with
+    ``torch.fake_quantize_per_tensor_affine`` / ``..._per_channel_affine``. Note PyTorch's
+    divisor :math:`(q_{\max} - q_{\min})/2 = 127.5` at 8 bits: the largest weight lands on the
     half step 127.5, rounds to 128 and is clamped to 127.
     """
     w = _finite("w", w)
     bits = _bits(bits)
-    if w.ndim == 0 or w.size == 0:
-        raise ValueError(f"w must be a non-empty array with at least one dimension, got shape {w.shape}")
+    if w.size == 0:
+        raise ValueError(f"w must not be empty, got shape {w.shape}")
+    qmin, qmax = signed_range(bits)
+    if axis is None:
+        scale = max(float(np.abs(w).max()) / ((qmax - qmin) / 2), SCALE_FLOOR)
+        return np.clip(np.round(w / scale), qmin, qmax).astype(np.int64), scale
     axis = _validate.integer("axis", axis, low=-w.ndim)
     if axis >= w.ndim:
         raise ValueError(f"axis must be less than w.ndim = {w.ndim}, got {axis}")
     axis %= w.ndim
-    qmin, qmax = signed_range(bits)
     others = tuple(i for i in range(w.ndim) if i != axis)
-    largest = np.max(np.abs(w), axis=others) if others else np.abs(w)
-    scales = np.maximum(largest / ((qmax - qmin) / 2), SCALE_FLOOR)
+    scales = np.maximum(np.abs(w).max(axis=others) / ((qmax - qmin) / 2), SCALE_FLOOR)
     shape = [1] * w.ndim
     shape[axis] = -1
     q = np.clip(np.round(w / scales.reshape(shape)), qmin, qmax).astype(np.int64)
@@ -345,8 +350,8 @@ def fake_quantized_mlp(model, activation_ranges, bits=8, per_channel=True):
     ReLU output), e.g. min/max or percentiles over calibration data. Each input is
     fake-quantized with :func:`qparams` of its range at ``bits`` bits (unsigned, affine;
     the qparams are fixed). Each weight is fake-quantized at ``bits`` bits from its current
-    values at every forward pass: per output channel, symmetric (:func:`quantize_per_channel`),
-    or per tensor, affine (:func:`qparams` of its min and max). The logits (the last layer's
+    values at every forward pass, symmetric (:func:`quantize_symmetric`): one scale per output
+    channel, or one per tensor. The logits (the last layer's
     output) stay in float, as the int32 accumulator of an integer kernel.
 
     The fake quantization is PyTorch's ``FakeQuantize`` (weights through
@@ -370,14 +375,12 @@ def fake_quantized_mlp(model, activation_ranges, bits=8, per_channel=True):
     qmax = 2**bits - 1
     # averaging_constant=1: the observer keeps the current weights' min and max, not a running average
     if per_channel:
-        qmin_w, qmax_w = signed_range(bits)
         weight_observer = MovingAveragePerChannelMinMaxObserver.with_args(
             averaging_constant=1.0, ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric
         )
     else:
-        qmin_w, qmax_w = 0, qmax
         weight_observer = MovingAverageMinMaxObserver.with_args(
-            averaging_constant=1.0, dtype=torch.quint8, qscheme=torch.per_tensor_affine
+            averaging_constant=1.0, dtype=torch.qint8, qscheme=torch.per_tensor_symmetric
         )
 
     def activation_quantizer(low, high):
@@ -392,7 +395,7 @@ def fake_quantized_mlp(model, activation_ranges, bits=8, per_channel=True):
     for layer in copy.deepcopy(model):
         if isinstance(layer, torch.nn.Linear):
             layers.append(activation_quantizer(*next(ranges)))
-            quantizer = FakeQuantize(observer=weight_observer, quant_min=qmin_w, quant_max=qmax_w)
+            quantizer = FakeQuantize(observer=weight_observer, quant_min=signed_range(bits)[0], quant_max=signed_range(bits)[1])
             parametrize.register_parametrization(layer, "weight", quantizer)
         layers.append(layer)
     return torch.nn.Sequential(*layers)

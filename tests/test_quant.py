@@ -193,34 +193,43 @@ def test_fake_quantize_is_dequantize_of_quantize_and_pure():
 
 
 @pytest.mark.parametrize("bits", BITS)
-@pytest.mark.parametrize("shape,axis", [((16, 40), 0), ((40, 16), 1), ((6, 3, 5, 5), 0), ((1, 7), 0)])
-def test_per_channel_matches_torch_observer_and_fake_quantize(bits, shape, axis):
-    rng = np.random.default_rng(bits * 31 + len(shape) + axis)
-    w = rng.normal(size=shape) * 10.0 ** rng.uniform(-3, 3, size=shape[axis]).reshape([-1 if i == axis else 1 for i in range(len(shape))])
-    w = float32(w)
-    if shape[axis] > 2:
+@pytest.mark.parametrize("shape,axis", [((16, 40), 0), ((40, 16), 1), ((6, 3, 5, 5), 0), ((1, 7), 0), ((16, 40), None), ((5,), None)])
+def test_symmetric_matches_torch_observers_and_fake_quantize(bits, shape, axis):
+    rng = np.random.default_rng(bits * 31 + len(shape) + (axis or 0))
+    per_slice = [1] * len(shape) if axis is None else [-1 if i == axis else 1 for i in range(len(shape))]
+    magnitudes = 10.0 ** rng.uniform(-3, 3, size=1 if axis is None else shape[axis])
+    w = float32(rng.normal(size=shape) * magnitudes.reshape(per_slice))
+    if axis is not None and shape[axis] > 2:
         w[(slice(None),) * axis + (1,)] = 0.0  # a dead channel: its scale is PyTorch's floor
         w[(slice(None),) * axis + (2,)] = np.abs(w[(slice(None),) * axis + (2,)])  # one sign only
     qmin, qmax = quant.signed_range(bits)
     dtype = torch.qint8 if bits <= 8 else torch.int32
-    watcher = PerChannelMinMaxObserver(ch_axis=axis, dtype=dtype, qscheme=torch.per_channel_symmetric, quant_min=qmin, quant_max=qmax)
     tensor = torch.tensor(w, dtype=torch.float32)
+    if axis is None:
+        watcher = MinMaxObserver(dtype=dtype, qscheme=torch.per_tensor_symmetric, quant_min=qmin, quant_max=qmax)
+    else:
+        watcher = PerChannelMinMaxObserver(ch_axis=axis, dtype=dtype, qscheme=torch.per_channel_symmetric, quant_min=qmin, quant_max=qmax)
     watcher(tensor)
     torch_scales, torch_zero_points = watcher.calculate_qparams()
-    q, scales = quant.quantize_per_channel(w, bits, axis)
-    assert q.dtype == np.int64 and q.shape == w.shape and scales.shape == (shape[axis],)
-    np.testing.assert_allclose(scales, torch_scales.double().numpy(), rtol=1e-6)
+    q, scales = quant.quantize_symmetric(w, bits, axis)
+    assert q.dtype == np.int64 and q.shape == w.shape
+    if axis is None:
+        assert isinstance(scales, float)
+        fake = torch.fake_quantize_per_tensor_affine(tensor, torch_scales.item(), 0, qmin, qmax)
+    else:
+        assert scales.shape == (shape[axis],)
+        fake = torch.fake_quantize_per_channel_affine(tensor, torch_scales, torch_zero_points.int(), axis, qmin, qmax)
+    np.testing.assert_allclose(scales, torch_scales.double().numpy().reshape(np.shape(scales)), rtol=1e-6)
     assert not torch_zero_points.any()
-    fake = torch.fake_quantize_per_channel_affine(tensor, torch_scales, torch_zero_points.int(), axis, qmin, qmax)
-    per_slice = [-1 if i == axis else 1 for i in range(len(shape))]
-    expected = np.round(fake.double().numpy() / torch_scales.double().numpy().reshape(per_slice)).astype(np.int64)
-    clear = ~near_half(w, scales.reshape(per_slice))
+    torch_scales = torch_scales.double().numpy().reshape(per_slice)
+    expected = np.round(fake.double().numpy() / torch_scales).astype(np.int64)
+    clear = ~near_half(w, np.reshape(scales, per_slice))
     np.testing.assert_array_equal(q[clear], expected[clear])
     assert np.all(np.abs(q - expected) <= 1)
 
 
-def test_per_channel_clamps_the_largest_weight_at_8_bits():
-    q, scales = quant.quantize_per_channel(np.array([[1.0, -1.0, 0.5]]))
+def test_symmetric_clamps_the_largest_weight_at_8_bits():
+    q, scales = quant.quantize_symmetric(np.array([[1.0, -1.0, 0.5]]), axis=0)
     assert scales[0] == 1.0 / 127.5
     np.testing.assert_array_equal(q, [[127, -128, 64]])  # 127.5 rounds to 128, clamped; 63.75 rounds to 64
 
@@ -317,12 +326,8 @@ def numpy_forward(model, x, ranges, bits, per_channel):
         scale, zero_point = quant.qparams(low, high, bits)
         x = quant.fake_quantize(x, scale, zero_point, 0, 2**bits - 1)
         w = layer.weight.detach().double().numpy()
-        if per_channel:
-            q, scales = quant.quantize_per_channel(w, bits)
-            w = q * scales[:, None]
-        else:
-            w_scale, w_zero_point = quant.qparams(w.min(), w.max(), bits)
-            w = quant.fake_quantize(w, w_scale, w_zero_point, 0, 2**bits - 1)
+        q, scales = quant.quantize_symmetric(w, bits, axis=0 if per_channel else None)
+        w = q * np.reshape(scales, (-1, 1))
         x = x @ w.T + layer.bias.detach().double().numpy()
         if index < len(linears) - 1:
             x = np.maximum(x, 0.0)
@@ -382,8 +387,9 @@ def test_fake_quantized_mlp_passes_gradients_straight_through_where_not_clamped(
         (lambda: quant.dequantize(np.ones(3), 0.1, 0), "q must be an array of integer codes"),
         (lambda: quant.dequantize(np.ones(3, int), 0.0, 0), "scale must be positive"),
         (lambda: quant.fake_quantize(np.ones(3), -0.5, 0), "scale must be positive"),
-        (lambda: quant.quantize_per_channel(np.ones((2, 2)), bits=20), "bits must be between 2 and 16"),
-        (lambda: quant.quantize_per_channel(np.ones((2, 2)), axis=2), "axis must be less than"),
+        (lambda: quant.quantize_symmetric(np.ones((2, 2)), bits=20), "bits must be between 2 and 16"),
+        (lambda: quant.quantize_symmetric(np.ones((2, 2)), axis=2), "axis must be less than"),
+        (lambda: quant.quantize_symmetric(np.ones(0)), "w must not be empty"),
         (lambda: quant.quantize_multiplier(0.0), "real_multiplier must be positive"),
         (lambda: quant.pack_int4(np.array([16])), "q must hold 4-bit codes"),
     ],

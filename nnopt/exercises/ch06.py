@@ -297,7 +297,7 @@ def quantized_layer(rng, n, k, out, per_channel=True, relu=False, narrow=1.0):
     while True:  # per tensor: a skewed weight range whose zero point is not 0 after the shift into int8
         w = (rng.normal(size=(out, k)) + 0.4) * 10 ** rng.uniform(-2, 1)
         if per_channel:
-            w_scale = quant.quantize_per_channel(w)[1]
+            w_scale = quant.quantize_symmetric(w, axis=0)[1]
             q_w = np.stack([quant.quantize(row, scale, 0, -128, 127) for row, scale in zip(w, w_scale)])
             break
         w_scale, unsigned_zero_point = quant.qparams(w.min(), w.max())

@@ -60,3 +60,13 @@ def test_interleaved_medians_time_each_function_in_turns():
     assert calls[-6:] == ["short", "long"] * 3  # in turns, not one function's repeats in a row
     with pytest.raises(ValueError, match="repeats"):
         interleaved_medians({"f": lambda: None}, repeats=0)
+
+
+def test_interleaved_medians_can_count_thread_cpu_time_only():
+    def spin():
+        started = time.thread_time()
+        while time.thread_time() - started < 0.005:
+            pass
+
+    medians = interleaved_medians({"sleep": lambda: time.sleep(0.02), "spin": spin}, repeats=3, clock=time.thread_time)
+    assert medians["sleep"] < 0.005 <= medians["spin"]  # sleeping uses no CPU time

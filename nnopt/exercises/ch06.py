@@ -290,7 +290,7 @@ def quantized_layer(rng, n, k, out, per_channel=True, relu=False, narrow=1.0):
     saturate); ``multiplier, shift`` from ``x_scale * w_scale / y_scale``.
     Returns ``(arguments, y, y_scale)``, ``y`` the float layer applied to the dequantized codes.
     """
-    x = rng.normal(size=(n, k)) * _magnitude(rng) + 0.2
+    x = (rng.normal(size=(n, k)) + 0.2) * _magnitude(rng)
     x_scale, x_zero_point = quant.qparams(x.min(), x.max())
     q_x = quant.quantize(x, x_scale, x_zero_point).astype(np.uint8)
     w_zero_point = 0
@@ -336,7 +336,7 @@ def exact_halves_layer(rng, n=8, k=8, out=12):
 def _integer_linear_cases(rng):
     calls = []
     layers = [
-        ((4, 6, 5), {"per_channel": False}, "per-tensor weights with a zero point"),
+        ((8, 6, 5), {"per_channel": False}, "per-tensor weights with a zero point"),
         ((3, 5, 4), {}, "per-channel weights"),
         ((5, 8, 6), {"relu": True}, "output range [0, max |y|]: a fused ReLU"),
         ((4, 10, 5), {"narrow": 0.5}, "an output range narrower than the results (saturation)"),

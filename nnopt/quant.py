@@ -373,6 +373,7 @@ def fake_quantized_mlp(model, activation_ranges, bits=8, per_channel=True):
     if len(activation_ranges) != len(linears):
         raise ValueError(f"activation_ranges must hold one (low, high) per Linear layer ({len(linears)}), got {len(activation_ranges)}")
     qmax = 2**bits - 1
+    weight_min, weight_max = signed_range(bits)
     # averaging_constant=1: the observer keeps the current weights' min and max, not a running average
     if per_channel:
         weight_observer = MovingAveragePerChannelMinMaxObserver.with_args(
@@ -395,7 +396,7 @@ def fake_quantized_mlp(model, activation_ranges, bits=8, per_channel=True):
     for layer in copy.deepcopy(model):
         if isinstance(layer, torch.nn.Linear):
             layers.append(activation_quantizer(*next(ranges)))
-            quantizer = FakeQuantize(observer=weight_observer, quant_min=signed_range(bits)[0], quant_max=signed_range(bits)[1])
+            quantizer = FakeQuantize(observer=weight_observer, quant_min=weight_min, quant_max=weight_max)
             parametrize.register_parametrization(layer, "weight", quantizer)
         layers.append(layer)
     return torch.nn.Sequential(*layers)

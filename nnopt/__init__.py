@@ -8,6 +8,8 @@ Modules mirror the chapters:
   a long-dependency task and PyTorch recurrent classifiers (chapter 4);
 * ``prune``: magnitude and channel masks, soft-thresholding, the gradual schedule,
   sparse storage, masked fine-tuning (chapter 5);
+* ``quant``: affine quantization, per-channel weights, an integer-only linear layer,
+  fake quantization for quantization-aware training (chapter 6);
 * ``cost``, ``gpu``: FLOPs, bytes, the roofline and the ring all-reduce in NumPy;
   timing and measuring on the device at hand with PyTorch (chapter 8);
 

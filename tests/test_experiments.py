@@ -75,8 +75,11 @@ def test_interleaved_medians_read_the_given_clock():
     assert medians == {"f": 1.0}  # one tick between the two readings around each timed turn
 
 
-def test_interleaved_medians_can_count_cpu_time_only():
-    sleeping = {"sleep": lambda: time.sleep(0.01)}
-    assert interleaved_medians(sleeping, repeats=3)["sleep"] > 0.009
-    assert interleaved_medians(sleeping, repeats=3, clock=time.thread_time)["sleep"] < 0.005  # asleep, not computing
+def test_interleaved_medians_can_count_thread_cpu_time_only():
+    def spin():
+        started = time.thread_time()
+        while time.thread_time() - started < 0.005:
+            pass
 
+    medians = interleaved_medians({"sleep": lambda: time.sleep(0.02), "spin": spin}, repeats=3, clock=time.thread_time)
+    assert medians["sleep"] < 0.005 <= medians["spin"]  # sleeping uses no CPU time

@@ -118,3 +118,12 @@ def test_run_call_records_in_place_changes_and_aliasing():
     result = wire.run_call(gd_step, [theta, np.ones(3), 0.5], {}, ["theta", "grad", "lr"])
     assert result["aliased"] == [["output", "theta"]]
     np.testing.assert_array_equal(wire.decode(result["args_after"][0]), [0.5, 0.5, 0.5])
+
+
+def test_a_number_that_is_nan_matches_only_nan():
+    """So that a known mistake whose answer is nan (an overflow) can be recognised in a student's nan."""
+    from nnopt.exercises.core import compare
+
+    exercise = EXERCISES["gd_step"]
+    assert compare(exercise, float("nan"), float("nan")) == []
+    assert compare(exercise, 1.0, float("nan")) and compare(exercise, float("nan"), 1.0)

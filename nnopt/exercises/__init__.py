@@ -13,11 +13,11 @@ import functools
 
 import numpy as np
 
-from . import ch01, ch02
+from . import ch01, ch02, ch07
 from .core import Call, Exercise, Mistake, Verdict, evaluate, run_locally
 
 VISIBLE_SEED = 0
-EXERCISES = {exercise.name: exercise for exercise in ch01.EXERCISES + ch02.EXERCISES}
+EXERCISES = {exercise.name: exercise for exercise in ch01.EXERCISES + ch02.EXERCISES + ch07.EXERCISES}
 
 
 class CheckFailed(AssertionError):

@@ -163,12 +163,16 @@ def fit(model, optimizer, X, y, steps, batch_size, seeds, loss=None, lr_scale=No
     try:
         step, epoch = 0, 0
         while step < steps:
-            orders = [minibatch_indices(n, batch_size, seed + epoch) for seed in seeds]
-            for batches in zip(*orders):
-                rows = torch.from_numpy(np.stack(batches))
+            batches = [list(minibatch_indices(n, batch_size, seed + epoch)) for seed in seeds]
+            order = torch.from_numpy(np.stack([np.concatenate(member) for member in batches]))
+            X_epoch = X[member_rows, order]  # one gather per epoch; each batch is then a slice
+            start = 0
+            for size in (len(batch) for batch in batches[0]):
+                rows = order[:, start : start + size]
                 optimizer.zero_grad()
-                (scale * loss(model(X[member_rows, rows]), rows)).sum().backward()
+                (scale * loss(model(X_epoch[:, start : start + size]), rows)).sum().backward()
                 optimizer.step()
+                start += size
                 step += 1
                 if step == steps:
                     break

@@ -10,6 +10,8 @@ Modules mirror the chapters:
   sparse storage, masked fine-tuning (chapter 5);
 * ``quant``: affine quantization, per-channel weights, an integer-only linear layer,
   fake quantization for quantization-aware training (chapter 6);
+* ``transfer``, ``lockstep``: softmax with temperature, the distillation loss, linear
+  CKA, fine-tuning helpers; many small MLPs trained at once (chapter 7);
 * ``cost``, ``gpu``: FLOPs, bytes, the roofline and the ring all-reduce in NumPy;
   timing and measuring on the device at hand with PyTorch (chapter 8);
 

@@ -144,3 +144,11 @@ def test_lists_of_arrays_are_compared_item_by_item_and_checked_for_changes():
     assert "should be a list of 2" in core.compare(exercise, expected, (np.zeros(2), np.ones(3)))[0]
     assert not core._same_argument([np.zeros(2)], [np.ones(2)])
     assert core._same_argument([np.zeros(2), 1.0], [np.zeros(2), 1.0])
+
+def test_a_number_that_is_nan_matches_only_nan():
+    """So that a known mistake whose answer is nan (an overflow) can be recognised in a student's nan."""
+    from nnopt.exercises.core import compare
+
+    exercise = EXERCISES["gd_step"]
+    assert compare(exercise, float("nan"), float("nan")) == []
+    assert compare(exercise, 1.0, float("nan")) and compare(exercise, float("nan"), 1.0)

@@ -17,13 +17,13 @@ import os
 
 import numpy as np
 
-from . import ch01, ch02, ch03, ch04, ch05, ch06, ch08
+from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08
 from .core import Call, Exercise, Mistake, Verdict, evaluate, run_locally
 from .program import grading_problems
 
 VISIBLE_SEED = 0
 HIDDEN_SEEDS_VARIABLE = "NNOPT_HIDDEN_SEEDS"  # set by the grader's sandbox: the seeds of its own run
-CHAPTER_MODULES = (ch01, ch02, ch03, ch04, ch05, ch06, ch08)
+CHAPTER_MODULES = (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08)
 EXERCISES = {exercise.name: exercise for module in CHAPTER_MODULES for exercise in module.EXERCISES}
 
 

@@ -153,7 +153,8 @@ def compare(exercise, expected, got, path="the result"):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (float, np.floating, int, np.integer)):
             return [f"{path} should be a number, got {_describe(got)}"]
         rtol, atol = _tolerance(exercise, np.float64)
-        if not np.isclose(got, expected, rtol=rtol, atol=atol * (1 + abs(expected))):
+        scale = 1 + abs(expected) if np.isfinite(expected) else 1.0
+        if not np.isclose(got, expected, rtol=rtol, atol=atol * scale, equal_nan=True):  # nan equals nan, as for arrays
             return [f"{path} is wrong: expected {expected:.6g}, got {float(got):.6g}"]
         return []
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, (bool, np.bool_)):

@@ -214,20 +214,25 @@ def forward_backward(model, inputs, targets, precision=None):
 def precision_times(where, size=512, sizes=(64, 512, 512, 10), batch=256, repeats=5):
     """Median seconds of the same work in float32 and in bfloat16 on ``where``, timed in turns.
 
-    The work: a ``size x size`` matrix product with both operands stored in each
-    dtype, and one forward and backward pass of ``train.mlp(sizes)`` on a batch of
-    ``batch`` (in float32, and under bfloat16 autocast). Returns
-    ``{"matrix product": {"float32": s, "bfloat16": s}, "network step": {...}}``.
+    The work: the product ``A @ B`` of two ``size x size`` matrices stored in each
+    dtype; the same with ``B`` transposed, ``A @ B.T`` (a view, as a linear layer
+    multiplies by ``W.T``); and one forward and backward pass of ``train.mlp(sizes)``
+    on a batch of ``batch`` (in float32, and under bfloat16 autocast). Returns
+    ``{"matrix product": {"float32": s, "bfloat16": s}, "product with B.T": {...},
+    "network step": {...}}``.
     """
     generator = torch.Generator().manual_seed(0)
     matrix = torch.randn(size, size, generator=generator).to(where)
-    low = matrix.bfloat16()
+    other = torch.randn(size, size, generator=generator).to(where)
+    low, other_low = matrix.bfloat16(), other.bfloat16()
     model = train.mlp(sizes, seed=0).to(where)
     inputs = torch.randn(batch, sizes[0], generator=generator).to(where)
     targets = torch.randint(0, sizes[-1], (batch,), generator=generator).to(where)
     functions = {
-        ("matrix product", "float32"): lambda: matrix @ matrix,
-        ("matrix product", "bfloat16"): lambda: low @ low,
+        ("matrix product", "float32"): lambda: matrix @ other,
+        ("matrix product", "bfloat16"): lambda: low @ other_low,
+        ("product with B.T", "float32"): lambda: matrix @ other.T,
+        ("product with B.T", "bfloat16"): lambda: low @ other_low.T,
         ("network step", "float32"): lambda: forward_backward(model, inputs, targets),
         ("network step", "bfloat16"): lambda: forward_backward(model, inputs, targets, torch.bfloat16),
     }
@@ -239,10 +244,10 @@ def precision_times(where, size=512, sizes=(64, 512, 512, 10), batch=256, repeat
 
 
 _LIMITED_RUN = """
-import json, torch
+import json, sys, torch
 torch.set_num_threads(1)
 from nnopt import gpu
-print("RESULT " + json.dumps(gpu.precision_times("cpu")))
+print("RESULT " + json.dumps(gpu.precision_times("cpu", **json.loads(sys.argv[1]))))
 """
 
 
@@ -255,14 +260,21 @@ def _bf16_kernel(output):
     return None
 
 
-def cpu_precision_times(instruction_sets):
-    """:func:`precision_times` on the CPU (one thread), in one fresh process per instruction set.
+# Below AVX-512, the limits of PyTorch's own kernels and of MKL (which runs the float32 products)
+_AVX2_ELSEWHERE = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def cpu_precision_times(instruction_sets, size=512, batch=256):
+    """:func:`precision_times` on the CPU (one thread, ``size`` and ``batch`` as there), in one fresh
+    process per instruction set.
 
     In each process oneDNN, the library that runs PyTorch's bfloat16 matrix products
     on the CPU, may use at most the instructions of its set (``ONEDNN_MAX_CPU_ISA``:
     ``"AVX2"``, ``"AVX512_CORE"``, ``"AVX512_CORE_BF16"``, ...; ``None`` for all
-    of this CPU's): the same chip then runs bfloat16 as an older one would. The
-    processes run at once; the times are CPU times of their one thread. Returns
+    of this CPU's): the same chip then runs bfloat16 as an older one would. For a set
+    below AVX-512, PyTorch's own kernels and MKL are limited to AVX2 as well
+    (``ATEN_CPU_CAPABILITY``, ``MKL_ENABLE_INSTRUCTIONS``). The processes run at once;
+    the times are CPU times of their one thread. Returns
     ``{instruction set: (times, kernel)}``, ``kernel`` naming the oneDNN implementation
     of the bfloat16 product, or None where oneDNN declined it (PyTorch's own loop ran).
     """
@@ -273,7 +285,9 @@ def cpu_precision_times(instruction_sets):
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
         if instruction_set is not None:
             environment["ONEDNN_MAX_CPU_ISA"] = instruction_set
-        command = [sys.executable, "-c", _LIMITED_RUN]
+            if not instruction_set.upper().startswith("AVX512"):
+                environment.update(_AVX2_ELSEWHERE)
+        command = [sys.executable, "-c", _LIMITED_RUN, json.dumps({"size": size, "batch": batch})]
         running[instruction_set] = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results = {}
     for instruction_set, process in running.items():

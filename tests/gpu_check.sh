@@ -45,8 +45,9 @@ copies = gpu.copy_bandwidth(256 * 2**20, dev)
 print(f"host-to-device copy of 256 MB: pageable {copies['pageable'] / 1e9:.1f} GB/s, pinned {copies['pinned'] / 1e9:.1f} GB/s")
 for size, batch in [(512, 256), (8192, 8192)]:
     times = gpu.precision_times(dev, size=size, batch=batch)
-    product, step = times["matrix product"], times["network step"]
-    print(f"bfloat16 / float32 time, {size}x{size} product: {product['bfloat16'] / product['float32']:.2f}; "
+    product, transposed, step = times["matrix product"], times["product with B.T"], times["network step"]
+    print(f"bfloat16 / float32 time, {size}x{size} product A B: {product['bfloat16'] / product['float32']:.2f}, "
+          f"A B^T: {transposed['bfloat16'] / transposed['float32']:.2f}; "
           f"network step, batch {batch}: {step['bfloat16'] / step['float32']:.2f}")
 a = torch.randn(4096, 4096, device=dev)
 times = gpu.launch_and_finish_times(lambda: a @ a, dev)

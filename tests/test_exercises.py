@@ -11,6 +11,8 @@ import pytest
 from autograde import course
 from nnopt.exercises import EXERCISES, CheckFailed, check, evaluate, exercises_of, or_reference, wire
 from nnopt.exercises import core
+
+from nnopt.exercises import EXERCISES, CheckFailed, check, evaluate, exercises_of, or_reference, program, wire
 from nnopt.exercises.core import run_locally
 
 MISTAKES = [(exercise, mistake) for exercise in EXERCISES.values() for mistake in exercise.mistakes]
@@ -53,6 +55,21 @@ def test_visible_check_says_what_is_wrong():
 
     with pytest.raises(CheckFailed, match="not implemented yet"):
         check(gd_step)
+
+
+def test_an_attribute_named_like_a_course_variable_is_not_a_use_of_it():
+    """`chunk.nbytes` reads an attribute, not a course cell's `nbytes`, nor the nnopt module `cost`."""
+    import nnopt.cost
+
+    namespace = {"np": np, "cost": nnopt.cost, "nbytes": 8}
+    exec(
+        "def ring_allreduce(arrays):\n    return arrays.cost, [chunk.nbytes for chunk in arrays]\n\n"
+        "def uses_it(arrays):\n    return cost.ring_allreduce(arrays)\n",
+        namespace,
+    )
+    exercise = EXERCISES["ring_allreduce"]
+    assert program.grading_problems(exercise, namespace["ring_allreduce"]) == []
+    assert program.grading_problems(exercise, namespace["uses_it"]) == [program.uses_nnopt("ring_allreduce")]
 
 
 def test_or_reference_falls_back_and_says_so(capsys):

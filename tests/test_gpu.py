@@ -211,7 +211,7 @@ def test_forward_backward_in_bfloat16_keeps_float32_weights_and_gradients():
 
 def test_precision_times_time_the_same_work_in_both_precisions():
     times = gpu.precision_times("cpu", size=64, sizes=(8, 16, 4), batch=8, repeats=1)
-    assert set(times) == {"matrix product", "network step"}
+    assert set(times) == {"matrix product", "product with B.T", "network step"}
     assert all(set(row) == {"float32", "bfloat16"} and min(row.values()) > 0 for row in times.values())
 
 
@@ -219,9 +219,11 @@ def test_cpu_precision_times_name_the_kernel_of_each_instruction_set():
     line = "onednn_verbose,v1,primitive,exec,cpu,matmul,brg_matmul:avx512_core_bf16,undef,src:bf16::blocked:ab::f0 wei:bf16"
     assert gpu._bf16_kernel("other output\n" + line) == "brg_matmul:avx512_core_bf16"
     assert gpu._bf16_kernel("onednn_verbose,v1,info,cpu,isa:AVX2") is None
-    ((times, kernel),) = gpu.cpu_precision_times(["AVX2"]).values()
+    ((times, kernel),) = gpu.cpu_precision_times(["AVX2"], size=256, batch=64).values()
     assert kernel is None  # without AVX-512, oneDNN has no bfloat16 matrix product and PyTorch's own loop runs
     assert times["matrix product"]["bfloat16"] > times["matrix product"]["float32"]
+    # the page says that loop runs A @ B.T (dot products of contiguous rows) several times faster than A @ B
+    assert times["product with B.T"]["bfloat16"] < times["matrix product"]["bfloat16"] / 2
 
 
 def test_data_parallel_step_gives_the_gradient_of_the_whole_batch():

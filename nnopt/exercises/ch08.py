@@ -62,6 +62,17 @@ MATMUL_COST = Exercise(
             "dtype_size * (m * k + k * n + m * n)",
         ),
         Mistake(
+            "output_bytes_unscaled",
+            MATMUL_SIGNATURE + "    return 2 * m * k * n, dtype_size * (m * k + k * n) + m * n\n",
+            diagnosis="the m * n output elements were counted without dtype_size (check the parentheses): "
+            "every element read or written is dtype_size bytes, dtype_size * (m * k + k * n + m * n)",
+        ),
+        Mistake(
+            "pair_swapped",
+            MATMUL_SIGNATURE + "    return dtype_size * (m * k + k * n + m * n), 2 * m * k * n\n",
+            diagnosis="the pair is in the wrong order: return (flops, bytes)",
+        ),
+        Mistake(
             "elements_not_bytes",
             MATMUL_SIGNATURE + "    return 2 * m * k * n, m * k + k * n + m * n\n",
             diagnosis="you counted elements, not bytes: multiply by dtype_size (4 for float32, 2 for bfloat16)",
@@ -126,6 +137,15 @@ ATTAINABLE_FLOPS = Exercise(
             "holds, min(peak_flops, intensity * bandwidth)",
         ),
         Mistake(
+            "times_added",
+            ROOFLINE_SIGNATURE + "    intensity = np.asarray(intensity, dtype=float)\n"
+            "    with np.errstate(divide='ignore'):\n"
+            "        return 1 / (1 / peak_flops + 1 / (intensity * bandwidth))\n",
+            diagnosis="you added the compute time and the memory time, F / peak_flops + B / bandwidth, as if "
+            "they could not overlap: the roofline is the bound for perfect overlap, where the slower of the two "
+            "sets the time, min(peak_flops, intensity * bandwidth)",
+        ),
+        Mistake(
             "memory_roof_only",
             ROOFLINE_SIGNATURE + "    return intensity * bandwidth\n",
             diagnosis="the compute roof is missing: above the ridge point peak_flops / bandwidth no operation "
@@ -180,6 +200,12 @@ def _bytes_problems(sent, workers, elements, itemsize):
             f"other {workers - 1} workers: that naive all-to-all grows with P. In a ring each worker sends 2(P-1) "
             f"chunks of N/P elements, {ring} bytes, less than 2N * itemsize however many workers there are"
         ]
+    for extra, phases in ((1, "one of the two phases"), (2, "both phases")):
+        if elements and sent.sum() == total + extra * whole:
+            return [
+                f"the workers sent {2 * (workers - 1) + extra} chunks each instead of 2(P-1) = {2 * (workers - 1)}: "
+                f"{phases} ran P steps; the reduce-scatter and the all-gather each take P-1 steps (t = 0 .. P-2)"
+            ]
     if np.all(sent * 2 >= low) and np.all(sent * 2 <= high) and sent.sum() * 2 == total:
         return [f"bytes_sent counts only the reduce-scatter, half of what is sent: count the all-gather's P-1 chunks too ({ring})"]
     if np.all(sent * itemsize >= low) and np.all(sent * itemsize <= high) and sent.sum() * itemsize == total:
@@ -215,6 +241,14 @@ def _check_ring(call, output):
         if workers > 1 and np.allclose(results, workers * mean, rtol=1e-4, atol=tolerance * workers):
             return ["every worker holds the sum of the arrays, not their mean: divide the reduced result by P, the number of workers"]
         worker, element = np.unravel_index(np.argmax(np.where(np.isnan(error), np.inf, error)), error.shape)
+        bounds = np.cumsum([0] + [len(part) for part in np.array_split(np.arange(elements), workers)])
+        right = [[c for c in range(workers) if np.all(error[w, bounds[c] : bounds[c + 1]] <= tolerance)] for w in range(workers)]
+        if workers > 1 and all(len(chunks) == 1 for chunks in right) and len({chunks[0] for chunks in right}) == workers:
+            return [
+                "each worker holds the mean in exactly one chunk, a different one each: the reduce-scatter worked, "
+                "the all-gather did not deliver the other chunks (each completed chunk travels round the ring, and "
+                "the receiver keeps it: it replaces its own copy, it does not add to it)"
+            ]
         return [
             f"worker {worker}'s result is wrong at element {element}: expected the mean {mean[element]:.6g}, "
             f"got {results[worker, element]:.6g}"
@@ -236,23 +270,27 @@ RING_TEMPLATE = """def ring_allreduce(arrays):
     def chunk(c):
         return slice(bounds[c % P], bounds[c % P + 1])
 
-    for t in range(P - 1):
+    for t in range({scatter_steps}):
         outgoing = [buffers[i, chunk(i - t)].copy() for i in range(P)]
         for i in range(P):
             buffers[(i + 1) % P, chunk(i - t)] += outgoing[i]
             sent[i] += {count}
-    for t in range(P - 1):
+    for t in range({gather_steps}):
         outgoing = [buffers[i, chunk(i + 1 - t)].copy() for i in range(P)]
         for i in range(P):
-            buffers[(i + 1) % P, chunk(i + 1 - t)] = outgoing[i]
+            buffers[(i + 1) % P, chunk(i + 1 - t)] {keep} outgoing[i]
             sent[i] += {gather_count}
     return {result}, sent
 """
 
 
-def _ring(copy="arrays.copy()", count="outgoing[i].nbytes", gather_count="outgoing[i].nbytes", result="buffers / P"):
+def _ring(copy="arrays.copy()", count="outgoing[i].nbytes", gather_count="outgoing[i].nbytes", result="buffers / P",
+          scatter_steps="P - 1", gather_steps="P - 1", keep="="):
     """The code of a ring all-reduce with one part written differently from a correct one."""
-    return RING_TEMPLATE.format(copy=copy, count=count, gather_count=gather_count, result=result)
+    return RING_TEMPLATE.format(
+        copy=copy, count=count, gather_count=gather_count, result=result,
+        scatter_steps=scatter_steps, gather_steps=gather_steps, keep=keep,
+    )
 
 
 RING_ALLREDUCE = Exercise(
@@ -280,6 +318,13 @@ RING_ALLREDUCE = Exercise(
             expect="naive all-to-all grows with P",
         ),
         Mistake("reduce_scatter_only", _ring(gather_count="0"), expect="counts only the reduce-scatter"),
+        Mistake("all_gather_one_step_too_many", _ring(gather_steps="P"), expect="one of the two phases ran P steps"),
+        Mistake("p_steps_in_both_phases", _ring(scatter_steps="P", gather_steps="P"), expect="both phases ran P steps"),
+        Mistake(
+            "all_gather_adds",
+            _ring(keep="+="),
+            expect="the reduce-scatter worked, the all-gather did not deliver",
+        ),
         Mistake("elements_not_bytes", _ring(count="outgoing[i].size", gather_count="outgoing[i].size"), expect="counts elements, not bytes"),
         Mistake(
             "reduce_to_one_worker",

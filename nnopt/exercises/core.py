@@ -100,7 +100,8 @@ def _describe(value):
         return f"a tuple of {len(value)}"
     if isinstance(value, list):
         return f"a list of {len(value)}"
-    return f"a {type(value).__name__} ({value!r})"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({value!r})"
 
 
 def _tolerance(exercise, dtype):

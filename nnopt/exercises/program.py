@@ -18,6 +18,7 @@ and a digest of each cell's source to recognise them in the kernel's history).
 """
 
 import ast
+import dis
 import functools
 import hashlib
 import inspect
@@ -98,8 +99,13 @@ def _from_nnopt(value):
     return isinstance(module, str) and module.split(".")[0] == "nnopt"
 
 
+# Instructions that read (or import) a global name; ``co_names`` also holds attribute names, and
+# ``chunk.nbytes`` does not use a course variable ``nbytes``.
+_GLOBAL_NAME_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS", "IMPORT_NAME"}
+
+
 def _code_names(code):
-    names = set(code.co_names)
+    names = {instruction.argval for instruction in dis.get_instructions(code) if instruction.opname in _GLOBAL_NAME_OPS}
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
             names |= _code_names(constant)

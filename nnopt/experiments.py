@@ -82,8 +82,16 @@ class Difference:
         return self.low > 0 or self.high < 0
 
     def describe(self, name_a, name_b, percent=False):
-        """A sentence: which is better and by how much, or that the seeds cannot tell them apart."""
-        show = (lambda x: f"{x:.1%}") if percent else (lambda x: f"{x:.3g}")
+        """A sentence: which is better and by how much, or that the seeds cannot tell them apart.
+
+        With ``percent``, one decimal, or more where an interval that excludes zero would
+        otherwise print a bound as 0.0% (up to three decimals).
+        """
+        places = 1
+        nearest = min(abs(self.low), abs(self.high))
+        while percent and self.resolved and places < 3 and round(100 * nearest, places) == 0:
+            places += 1
+        show = (lambda x: f"{x:.{places}%}") if percent else (lambda x: f"{x:.3g}")
         interval = f"95% interval of the difference [{show(self.low)}, {show(self.high)}]"
         if not self.resolved:
             return f"{name_a} and {name_b} cannot be told apart by these seeds ({interval})"

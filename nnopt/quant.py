@@ -115,11 +115,13 @@ def qparams(x_min, x_max, bits=8):
 def quantize(x, scale, zero_point, qmin=0, qmax=255):
     r"""Integer codes :math:`q = \operatorname{clamp}(z + \operatorname{round}(x / s), q_{\min}, q_{\max})`.
 
-    ``x`` any shape; returns an int64 array of the same shape. Round half to even
-    (``np.round``), *then* add the integer zero point, then clamp. Equal to the codes
-    of ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax)``
-    (``fake / scale + zero_point``), and to ``torch.quantize_per_tensor`` except on
-    exact half steps with an odd zero point, where that function rounds
+    ``x`` any shape; returns an int64 array of the same shape. Round ``x / scale`` half to
+    even (``np.round``, in float64), *then* add the integer zero point, then clamp; as ONNX's
+    ``QuantizeLinear``. Equal to the codes of
+    ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax)``
+    (``fake / scale + zero_point``) except where :math:`x/s` lies within float32 rounding of
+    a half step (PyTorch computes in float32), and to ``torch.quantize_per_tensor`` except
+    also on exact half steps with an odd zero point, where that function rounds
     :math:`x/s + z` instead (so that its result depends on the zero point's parity).
     """
     x = _finite("x", x)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nnopt.experiments import choose, difference, interleaved_medians, summarize
+from nnopt.experiments import Difference, choose, difference, interleaved_medians, summarize
 
 
 def test_summary_is_mean_sample_std_and_t_interval():
@@ -46,6 +46,9 @@ def test_difference_is_a_welch_interval():
     assert found.resolved and "higher than" in found.describe("a", "b")
     same = difference([1.0, 1.2, 0.9], [1.1, 1.0, 1.05])
     assert not same.resolved and "cannot be told apart" in same.describe("a", "b")
+    near_zero = Difference(0.007, 0.0004, 0.0136)  # excludes 0, but its low end rounds to 0.0%
+    assert near_zero.describe("a", "b", percent=True).endswith("[0.04%, 1.36%])")
+    assert Difference(0.07, 0.02, 0.12).describe("a", "b", percent=True).endswith("[2.0%, 12.0%])")
     with pytest.raises(ValueError, match="two seeds"):
         difference([1.0], [1.0, 2.0])
 

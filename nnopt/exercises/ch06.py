@@ -3,10 +3,11 @@
 Every case set holds the inputs that separate the known mistakes on every seed: ranges of
 one sign only (the range must include 0), an all-zero range (the scale's floor), exact half
 steps with odd and even zero points (round half to even, and where the zero point is
-added), values outside the range (clamping), ``uint8`` codes below their zero point
-(wrap-around), and layers with a power-of-two multiplier, where the requantization meets
-exact halves. The first case of each set is an ordinary one, so that most mistakes fail there,
-where their answers differ most.
+added), a zero point three quarters of a step above a code (truncation), values outside
+the range (clamping), ``uint8`` codes below their zero point (wrap-around), and layers
+with a power-of-two multiplier, where the requantization meets exact halves. The first case
+of each set is an ordinary one, so that most mistakes fail there, where their answers
+differ most.
 """
 
 import numpy as np
@@ -50,6 +51,8 @@ def _qparams_cases(rng):
     steps = 2 * int(rng.integers(1, 30)) + 0.5  # 0.0 half-way between two codes, the lower one even
     step = 2.0 ** int(rng.integers(-8, 4))
     add(-steps * step, (255 - steps) * step, 8, f"a zero point on an exact half step ({steps} steps)")
+    steps = int(rng.integers(1, 60)) + 0.75  # 0.0 three quarters of a step above a code: rounds up
+    add(-steps * step, (255 - steps) * step, 8, f"a zero point three quarters of a step above a code ({steps} steps)")
     m = _magnitude(rng, -5, -4)
     add(-m, m * rng.uniform(0.5, 2), 16, "a range so small that the scale would fall below its floor")
     add(0.0, 0.0, int(rng.choice([4, 8])), "all zeros (an empty range)")
@@ -105,6 +108,14 @@ QPARAMS = Exercise(
             "return it as an integer, int(...)",
         ),
         Mistake(
+            "zero_point_truncated",
+            QPARAMS_SIGNATURE + QPARAMS_BODY + QPARAMS_SCALE
+            + "    zero_point = qmin - int(low / scale)\n" + QPARAMS_CLAMPED,
+            diagnosis="the zero point was truncated (int() or np.floor) instead of rounded: round it to the "
+            "nearest code, qmin - round(x_min / scale), halves to even, so that the codes' range is "
+            "[x_min, x_max] shifted by at most half a step",
+        ),
+        Mistake(
             "zero_point_sign",
             QPARAMS_SIGNATURE + QPARAMS_BODY + QPARAMS_SCALE
             + "    zero_point = qmin + round(low / scale)\n" + QPARAMS_CLAMPED,
@@ -140,7 +151,7 @@ def _quantize_cases(rng):
         limits = f"[{qmin}, {qmax}]" if kwargs else "default [0, 255]"
         calls.append(Call((x, float(scale), int(zero_point)), kwargs, f"{label}, codes {limits}, zero point {zero_point}"))
 
-    shapes = [(7,), (3, 4), (2, 3, 5), (1,), (16,)]
+    shapes = [(7,), (3, 4), (2, 3, 5), (1, 9), (16,)]  # several values: an ordinary first case
     x = (rng.normal(size=shapes[rng.integers(len(shapes))]) + 0.3) * _magnitude(rng)
     add(x, *quant.qparams(x.min(), x.max()), "x with its own min/max range")
     x = rng.normal(size=(4, 6)) * _magnitude(rng)
@@ -179,10 +190,22 @@ QUANTIZE = Exercise(
         Mistake(
             "floor",
             _quantize_variant(codes="zero_point + np.floor(x / scale)"),
-            diagnosis="the codes are rounded down (np.floor or int()); round to the nearest code, halves "
+            diagnosis="the codes are rounded down (np.floor); round to the nearest code, halves "
             "to even, with np.round: rounding down makes every error negative, a bias of half a step",
         ),
+        Mistake(
+            "truncated",
+            _quantize_variant(codes="zero_point + np.trunc(x / scale)"),
+            diagnosis="x / scale was truncated toward 0 (int() or .astype(int) cut off the fraction); round "
+            "it to the nearest code, halves to even, with np.round, before converting",
+        ),
         Mistake("round_half_up", _quantize_variant(codes="zero_point + np.floor(x / scale + 0.5)"), diagnosis=HALVES),
+        Mistake(
+            "round_half_away_from_zero",
+            _quantize_variant(codes="zero_point + np.sign(x) * np.floor(np.abs(x / scale) + 0.5)"),
+            diagnosis="exact half steps are rounded away from 0 (as C's round does); PyTorch rounds them "
+            "to the even neighbour, as np.round and Python's round do",
+        ),
         Mistake(
             "round_after_zero_point",
             _quantize_variant(codes="np.round(x / scale + zero_point)"),
@@ -201,6 +224,12 @@ QUANTIZE = Exercise(
             _quantize_variant(codes="np.round(x / scale) - zero_point"),
             diagnosis="the zero point was subtracted; quantize adds it, q = zero_point + round(x / scale), "
             "and dequantize subtracts it",
+        ),
+        Mistake(
+            "clamped_before_zero_point",
+            _quantize_variant(codes="np.clip(np.round(x / scale), qmin, qmax) + zero_point", clamp="{}"),
+            diagnosis="round(x / scale) was clamped before the zero point was added; clamp the code itself, "
+            "zero_point + round(x / scale), to [qmin, qmax]",
         ),
         Mistake(
             "multiplied_by_scale",
@@ -429,8 +458,8 @@ INTEGER_LINEAR = Exercise(
         Mistake(
             "shift_without_31",
             _integer_linear_variant(total="shift"),
-            diagnosis="multiplier is a Q31 fixed-point number (M0 * 2**31): shift right by 31 + shift, "
-            "not by shift",
+            diagnosis="the right shift must be by t = 31 + shift: multiplier is the Q31 fixed-point number "
+            "M0 * 2**31 and M = M0 * 2**(-shift), so M * accumulator = accumulator * multiplier / 2**(31 + shift)",
         ),
         Mistake(
             "output_zero_point_missing",
@@ -450,6 +479,15 @@ INTEGER_LINEAR = Exercise(
             ),
             diagnosis="exact halves were rounded to even (np.round in floating point); the fixed-point "
             "requantization rounds them up: (accumulator * multiplier + 2**(total - 1)) >> total",
+        ),
+        Mistake(
+            "round_half_away_from_zero",
+            _integer_linear_variant(
+                scaled="np.sign(accumulator) * ((np.abs(accumulator) * multiplier + (np.int64(1) << (total - 1))) >> total)"
+            ),
+            diagnosis="exact halves of negative values were rounded away from 0 (-2.5 became -3, as C's round "
+            "does); here every half rounds up, also below 0 "
+            "(-2.5 becomes -2): (accumulator * multiplier + 2**(t - 1)) >> t on the signed product",
         ),
         Mistake(
             "int64_result",

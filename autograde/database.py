@@ -18,15 +18,16 @@ nbgrader's own writes (creating its tables, ``generate_assignment`` and ``autogr
 from several processes at once (its ``create_all`` and its ``update_or_create_*`` read, then
 write), so every process holds one PostgreSQL advisory lock around each of them
 (:meth:`Database.gradebook_lock`). Rows of the grader's tables are each written by the one shard
-that owns the student, and need no lock. A second process that runs the same shard is refused
-(:meth:`Database.claim`): a node that is thought dead but still runs cannot grade next to its
-replacement.
+that owns the student, and need no lock. A second process that runs the same shard waits for the
+first to end (:meth:`Database.claim`): a shard started twice, or the replacement of a node that died
+before the server noticed, never grades next to the other.
 """
 
 import contextlib
 import datetime
 import hashlib
 import json
+import time
 import zlib
 
 import sqlalchemy as sa
@@ -58,7 +59,7 @@ PROBLEMS = sa.Table(
 
 
 class BadDatabase(ValueError):
-    """The database cannot be used: unreachable, not a URL, another course's, or busy."""
+    """The database cannot be used: unreachable, not a URL, or another course's."""
 
 
 def _lock_key(name):
@@ -90,6 +91,8 @@ class Database:
         self.url = url
         self.shown = url.render_as_string(hide_password=True)  # for messages
         self._claimed = None
+        # seconds this process held the gradebook lock, of CPU time in this thread while holding it, and waiting for it
+        self.lock_held = self.lock_cpu = self.lock_waited = 0.0
         try:
             with self.engine.connect():
                 pass
@@ -127,31 +130,38 @@ class Database:
             return
         key = _lock_key("gradebook")
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            asked = time.monotonic()
             connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            got, cpu = time.monotonic(), time.thread_time()
             try:
                 yield
             finally:
                 connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                self.lock_waited += got - asked
+                self.lock_held += time.monotonic() - got
+                self.lock_cpu += time.thread_time() - cpu
 
-    def claim(self, shard):
-        """Refuse to run ``shard`` twice at once: hold its lock until this process ends (PostgreSQL)."""
+    def claim(self, shard, waiting=lambda: None):
+        """Hold ``shard``'s lock until this process ends (PostgreSQL), so that a shard never runs twice at once;
+        if another process holds it, call ``waiting()`` and wait for it to end."""
         if not self.server:
             return
+        key = _lock_key(f"shard {shard}")
         connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        if not connection.execute(sa.select(sa.func.pg_try_advisory_lock(_lock_key(f"shard {shard}")))).scalar():
-            connection.close()
-            raise BadDatabase(f"shard {shard} is already being graded into {self.shown} by another process; "
-                              "wait for it to end (or stop it) before starting it again")
+        if not connection.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+            waiting()
+            connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
         self._claimed = connection
 
     def check_course(self, course_id, chapters):
-        """Create the grader's tables, refuse a database that holds another course's gradebook, and register
-        ``chapters``. Call it under :meth:`gradebook_lock`."""
+        """Refuse a database that holds another course's gradebook (before writing anything to it); create the
+        grader's tables and register ``chapters``. Call it under :meth:`gradebook_lock`."""
         chapters = set(chapters)
-        metadata.create_all(self.engine)
         with self.engine.begin() as connection:
-            found = [(row.course_id, row.chapter) for row in connection.execute(sa.select(CHAPTERS))]
-            if "assignment" in sa.inspect(connection).get_table_names():
+            tables, found = set(sa.inspect(connection).get_table_names()), []
+            if CHAPTERS.name in tables:
+                found += [(row.course_id, row.chapter) for row in connection.execute(sa.select(CHAPTERS))]
+            if "assignment" in tables:  # nbgrader's
                 found += list(connection.execute(sa.text("SELECT course_id, name FROM assignment")))
             foreign = sorted({course for course, _ in found if course != course_id})
             if foreign:
@@ -164,6 +174,7 @@ class Database:
                 raise BadDatabase(f"the database {self.shown} holds chapters that this course's solutions do not have "
                                   f"({', '.join(unknown[:5])}): grade with the same course (and --solutions) as the "
                                   "runs that filled it")
+            metadata.create_all(connection)
             missing = sorted(chapters - {name for _, name in found})
             if missing:
                 connection.execute(sa.insert(CHAPTERS), [{"chapter": c, "course_id": course_id} for c in missing])

@@ -101,7 +101,9 @@ def open_database(out_dir, db_url, known, shard=None):
             if shard.count > 1 and not database.server:
                 raise BadDatabase(f"--shard {shard} needs a database server that every shard reaches: pass "
                                   "--db postgresql://... (one machine grades in parallel with --workers instead)")
-            database.claim(shard)
+            database.claim(shard, lambda: _log(f"waiting: shard {shard} is being graded into {database.shown} by "
+                                                "another process (started twice, or on a node that died before the "
+                                                "database noticed); this run starts when that one ends"))
         with database.gradebook_lock():
             database.check_course(COURSE_ID, known)
     except BaseException:
@@ -217,6 +219,9 @@ def _grade(database, pairs, problem_rows, chapters, out_dir, workers, solutions,
         _log(f"problem: {row[0] or '-'}/{row[1] or '-'}: {row[5]}")
     for where in suspected:
         _log(f"tampering suspected: {where} (see its reason in grades.csv)")
+    if database.server:
+        _log(f"gradebook lock: held {database.lock_held:.1f} s ({database.lock_cpu:.1f} s CPU), waited "
+             f"{database.lock_waited:.1f} s for other runs")
     _log(f"wrote {out_dir / 'grades.csv'} ({rows} rows, every student and chapter graded into {database.shown}) "
          f"and feedback in {out_dir / 'feedback'}")
     return 1 if failures or problem_rows else 0

@@ -1,6 +1,6 @@
-"""Throughput of the sandboxed grader against plain, sequential ``nbgrader autograde``.
+"""Throughput of the sandboxed grader against plain, sequential ``nbgrader autograde``, and of shards.
 
-    .venv/bin/python tests/benchmark_grading.py [--submissions 40] [--workers 2]
+    .venv/bin/python tests/benchmark_grading.py [--submissions 40] [--workers 2] [--only-shards]
 
 Both grade the same Chapter 1 submissions (a mix of full solutions, solutions with
 one known mistake, and blank student editions), side by side in one run. Plain
@@ -10,10 +10,20 @@ exercise in its own sandboxed process, ``--workers`` at a time. Prints both
 times and the speed-up; exits 1 if the speed-up is below 1.5. First it grades one
 full-marks submission of every chapter alone, with one worker, and prints the time
 of the whole command against the budget of 20 s per submission.
+
+Then, where PostgreSQL is installed (``postgres_server.py`` starts a throwaway server),
+it grades the same submissions into PostgreSQL once as one shard with ``--workers``
+workers, and once as 2 concurrent shards (``--shard 0/2`` and ``1/2``) with half the
+workers each, so both use the same cores: the ratio of their throughputs shows what
+sharding costs or gains on one machine (the gradebook lock, a second process), and the
+one-shard run gives notebooks per hour per core for sizing a cluster. With
+``--only-shards``, only this part runs.
 """
 
 import argparse
 import json
+import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -23,6 +33,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
+import postgres_server  # noqa: E402
 import submissions  # noqa: E402
 from autograde import course  # noqa: E402
 from nnopt.exercises import exercises_of  # noqa: E402
@@ -62,20 +73,74 @@ def plain_nbgrader(root, work):
     return time.perf_counter() - started
 
 
-def sandboxed(root, out, workers):
+def sandboxed(root, out, workers, *extra):
     started = time.perf_counter()
-    command = [sys.executable, "-m", "autograde", str(root), "--out", str(out), "--workers", str(workers)]
+    command = [sys.executable, "-m", "autograde", str(root), "--out", str(out), "--workers", str(workers), *extra]
     subprocess.run(command, cwd=course.REPO, check=True, capture_output=True)
     return time.perf_counter() - started
+
+
+def _cpu_seconds_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def shards(root, scratch, count, workers):
+    """(wall seconds, CPU seconds of the grader and its sandboxes, CPU seconds spent holding the gradebook lock)
+    for ``count`` concurrent shards, ``workers`` each, to grade ``root`` into a fresh PostgreSQL (whose own CPU
+    time is not counted)."""
+    with postgres_server.Server() as server:
+        url = server.create_database("benchmark")
+        started, cpu = time.perf_counter(), _cpu_seconds_of_children()
+        running = [subprocess.Popen([sys.executable, "-m", "autograde", str(root), "--out", str(scratch / f"shard{i}"),
+                                     "--workers", str(workers), "--db", url, "--shard", f"{i}/{count}"],
+                                    cwd=course.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                   for i in range(count)]
+        logs = [process.communicate()[1] for process in running]
+        if any(process.returncode != 0 for process in running):
+            raise RuntimeError(f"a shard of {count} failed: {logs[0][-2000:]}")
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds_of_children() - cpu
+    held = sum(float(re.search(r"gradebook lock: held [0-9.]+ s \(([0-9.]+) s CPU\)", log)[1]) for log in logs)
+    return seconds, cpu, held
+
+
+def compare_shards(root, scratch, count, workers):
+    """One shard with ``workers`` workers against 2 shards with half as many each, side by side."""
+    try:
+        one, one_cpu, one_held = shards(root, scratch / "one-shard", 1, workers)
+    except postgres_server.Unavailable as why:
+        print(f"shards into PostgreSQL: skipped ({why})", flush=True)
+        return {}
+    two, two_cpu, _ = shards(root, scratch / "two-shards", 2, max(1, workers // 2))
+    per_core, lock_ceiling = 3600 * count / one_cpu, 3600 * count / one_held
+    print(f"into PostgreSQL, 1 shard, {workers} workers:          {one:7.1f} s ({one_cpu:.0f} CPU s)", flush=True)
+    print(f"into PostgreSQL, 2 shards, {max(1, workers // 2)} worker(s) each: {two:7.1f} s ({two_cpu:.0f} CPU s)",
+          flush=True)
+    print(f"throughput, 2 shards / 1 shard: {one / two:.2f}", flush=True)
+    print(f"one shard: {count} notebooks in {one_cpu:.0f} CPU seconds: {per_core:.0f} notebooks per hour per busy core",
+          flush=True)
+    print(f"the gradebook lock was held for {one_held:.1f} CPU seconds: all shards together can record at most "
+          f"{lock_ceiling:.0f} notebooks per hour", flush=True)
+    return {"one_shard_seconds": round(one, 1), "two_shards_seconds": round(two, 1),
+            "one_shard_cpu_seconds": round(one_cpu), "two_shards_cpu_seconds": round(two_cpu),
+            "two_over_one_shard_throughput": round(one / two, 2), "notebooks_per_hour_per_core": round(per_core),
+            "lock_held_cpu_seconds": round(one_held, 1), "notebooks_per_hour_lock_ceiling": round(lock_ceiling)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only-shards", action="store_true", help="only the shards into PostgreSQL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
+        if args.only_shards:
+            make_submissions(scratch / "in", args.submissions)
+            print(f"grading {args.submissions} {CHAPTER} submissions", flush=True)
+            print(json.dumps({"submissions": args.submissions, "workers": args.workers,
+                              **compare_shards(scratch / "in", scratch, args.submissions, args.workers)}))
+            return 0
         for chapter in course.chapters():
             alone = scratch / f"alone-{chapter}"
             answers = submissions.solution_answers(chapter)
@@ -90,8 +155,9 @@ def main():
         plain = plain_nbgrader(scratch / "in", scratch / "plain")
         print(f"plain nbgrader autograde, sequential:      {plain:7.1f} s", flush=True)
         speedup = plain / ours
+        sharded = compare_shards(scratch / "in", scratch, args.submissions, args.workers)
         print(json.dumps({"submissions": args.submissions, "workers": args.workers, "sandboxed_seconds": round(ours, 1),
-                          "plain_nbgrader_seconds": round(plain, 1), "speedup": round(speedup, 2)}))
+                          "plain_nbgrader_seconds": round(plain, 1), "speedup": round(speedup, 2), **sharded}))
     return 0 if speedup >= 1.5 else 1
 
 

@@ -15,15 +15,16 @@ Then, where PostgreSQL is installed (``postgres_server.py`` starts a throwaway s
 it grades the same submissions into PostgreSQL once as one shard with ``--workers``
 workers, and once as 2 concurrent shards (``--shard 0/2`` and ``1/2``) with half the
 workers each, so both use the same cores: the ratio of their throughputs shows what
-sharding costs or gains on one machine (the gradebook lock, a second process), and the
-one-shard run gives notebooks per hour per core for sizing a cluster. With
-``--only-shards``, only this part runs.
+sharding costs or gains on one machine (the gradebook lock, a second process). The
+one-shard run's CPU time (its sandboxes' included) gives notebooks per hour per busy
+core, and its CPU time while holding the gradebook lock the most that all shards
+together can record in an hour: the numbers for sizing a cluster (book/grading.md).
+With ``--only-shards``, only this part runs.
 """
 
 import argparse
 import json
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -73,16 +74,30 @@ def plain_nbgrader(root, work):
     return time.perf_counter() - started
 
 
-def sandboxed(root, out, workers, *extra):
+def sandboxed(root, out, workers):
     started = time.perf_counter()
-    command = [sys.executable, "-m", "autograde", str(root), "--out", str(out), "--workers", str(workers), *extra]
+    command = [sys.executable, "-m", "autograde", str(root), "--out", str(out), "--workers", str(workers)]
     subprocess.run(command, cwd=course.REPO, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
-def _cpu_seconds_of_children():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+# Runs a command and prints the CPU seconds it and all its descendants used. The sandbox's processes are
+# orphaned inside bubblewrap, so their time reaches no waiting parent: as a subreaper, this process reaps them.
+MEASURED = """
+import ctypes, os, resource, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+child, status = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL), 1
+while True:
+    try:
+        pid, code = os.wait()
+    except ChildProcessError:
+        break
+    if pid == child.pid:
+        status = os.waitstatus_to_exitcode(code)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(usage.ru_utime + usage.ru_stime)
+sys.exit(status)
+"""
 
 
 def shards(root, scratch, count, workers):
@@ -91,16 +106,18 @@ def shards(root, scratch, count, workers):
     time is not counted)."""
     with postgres_server.Server() as server:
         url = server.create_database("benchmark")
-        started, cpu = time.perf_counter(), _cpu_seconds_of_children()
-        running = [subprocess.Popen([sys.executable, "-m", "autograde", str(root), "--out", str(scratch / f"shard{i}"),
-                                     "--workers", str(workers), "--db", url, "--shard", f"{i}/{count}"],
-                                    cwd=course.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        started = time.perf_counter()
+        running = [subprocess.Popen([sys.executable, "-c", MEASURED, sys.executable, "-m", "autograde", str(root),
+                                     "--out", str(scratch / f"shard{i}"), "--workers", str(workers), "--db", url,
+                                     "--shard", f"{i}/{count}"],
+                                    cwd=course.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for i in range(count)]
-        logs = [process.communicate()[1] for process in running]
-        if any(process.returncode != 0 for process in running):
-            raise RuntimeError(f"a shard of {count} failed: {logs[0][-2000:]}")
-        seconds, cpu = time.perf_counter() - started, _cpu_seconds_of_children() - cpu
-    held = sum(float(re.search(r"gradebook lock: held [0-9.]+ s \(([0-9.]+) s CPU\)", log)[1]) for log in logs)
+        outputs = [process.communicate() for process in running]
+        seconds = time.perf_counter() - started
+    if any(process.returncode != 0 for process in running):
+        raise RuntimeError(f"a shard of {count} failed: {outputs[0][1][-2000:]}")
+    cpu = sum(float(out) for out, _ in outputs)
+    held = sum(float(re.search(r"gradebook lock: held [0-9.]+ s \(([0-9.]+) s CPU\)", log)[1]) for _, log in outputs)
     return seconds, cpu, held
 
 

@@ -9,15 +9,19 @@ nbgrader then scores the cells as usual (an error output is 0 points), so the
 gradebook, formgrader, ``nbgrader export`` and the feedback HTML all show the
 trusted verdict.
 
-``OUT_DIR`` is self-contained and can be moved: it holds a copy of the chapters'
-sources (``source/``), and its ``nbgrader_config.py`` finds everything relative to
-itself. ``nbgrader export`` there writes ``nbgrader_export.csv``, never the grader's
+The verdicts, like the gradebook, live in the run's database (``autograde.database``):
+SQLite in ``OUT_DIR`` by default, or a server that several grading machines share.
+With the default, ``OUT_DIR`` is self-contained and can be moved: it holds a copy of
+the chapters' sources (``source/``), and its ``nbgrader_config.py`` finds everything
+relative to itself; with ``--db URL`` that file names the URL, as it was given.
+``nbgrader export`` there writes ``nbgrader_export.csv``, never the grader's
 ``grades.csv``. Feedback pages load MathJax from ``feedback/_mathjax/`` (copied from
 the pinned ``django-static-mathjax`` package), not from a CDN, and their Markdown is
 plain (``autograde.markdown``).
 """
 
 import json
+import os
 import re
 import shutil
 import warnings
@@ -40,6 +44,7 @@ from traitlets import Unicode
 from traitlets.config import Config
 
 from . import course
+from .database import Database
 from .markdown import plain_notebook
 
 # nbgrader 0.9.6 with SQLAlchemy 2 warns about its own session handling on every autograde; harmless.
@@ -57,10 +62,6 @@ def clean(text):
     """
     text = str(text).encode("utf-8", "replace").decode("utf-8")
     return _CONTROL.sub("", _ANSI.sub("", text))
-
-
-def verdict_path(out_dir, student, chapter):
-    return Path(out_dir) / "verdicts" / student / f"{chapter}.json"
 
 
 def _outputs(entry):
@@ -83,12 +84,13 @@ def _outputs(entry):
 class TrustedExecute(NbGraderPreprocessor):
     """Put the trusted verdicts into the test cells instead of executing the notebook."""
 
-    verdict_root = Unicode("", help="the grading run's directory (verdicts/<student>/<chapter>.json)").tag(config=True)
+    db_url = Unicode("", help="the database that holds the trusted verdicts (autograde.database)").tag(config=True)
 
     def preprocess(self, nb, resources):
         student = resources["nbgrader"]["student"]
         chapter = resources["nbgrader"]["assignment"]
-        verdict = json.loads(verdict_path(self.verdict_root, student, chapter).read_text(encoding="utf-8"))
+        with Database(self.db_url) as database:
+            verdict = database.stored(student, chapter)["verdict"]
         entries = {entry["exercise"]: entry for entry in verdict["exercises"]}
         for cell in nb.cells:
             if cell.cell_type != "code":
@@ -112,13 +114,18 @@ MATHJAX_LOADER = """window.MathJax = {tex: {inlineMath: [["$", "$"], ["\\\\(", "
 """
 
 
-def config(out_dir):
-    """nbgrader configuration of a grading run rooted at ``out_dir``."""
+def default_db_url(out_dir):
+    """The gradebook when no ``--db`` is given: SQLite in ``out_dir``."""
+    return f"sqlite:///{Path(out_dir).resolve() / 'gradebook.db'}"
+
+
+def config(out_dir, db_url):
+    """nbgrader configuration of a grading run rooted at ``out_dir``, with its gradebook at ``db_url``."""
     root = Path(out_dir).resolve()
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
-    c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    c.CourseDirectory.db_url = db_url
     c.Autograde.autograde_preprocessors = [
         TrustedExecute,
         IgnorePattern,
@@ -128,7 +135,7 @@ def config(out_dir):
         AssignLatePenalties,
         CheckCellMetadata,
     ]
-    c.TrustedExecute.verdict_root = str(root)
+    c.TrustedExecute.db_url = db_url
     return c
 
 
@@ -140,9 +147,11 @@ c = get_config()  # noqa
 here = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.root = here
 c.CourseDirectory.course_id = {COURSE_ID!r}
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+{{db_url}}
 c.CsvExportPlugin.to = {EXPORT_FILE!r}  # grades.csv belongs to the grader
 """
+LOCAL_DB = 'c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")'
+SHARED_DB = "c.CourseDirectory.db_url = {!r}  # from python -m autograde --db (a password only if that URL had one)"
 
 
 def _copy_mathjax(feedback):
@@ -163,12 +172,18 @@ def _copy_mathjax(feedback):
 class Gradebook:
     """The run's nbgrader course: prepare chapters, record verdicts, write feedback."""
 
-    def __init__(self, out_dir, solutions=course.SOLUTIONS):
+    def __init__(self, out_dir, database, solutions=course.SOLUTIONS):
         self.out_dir = Path(out_dir)
+        self.database = database
         self.solutions = Path(solutions)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        c = config(out_dir)
-        (self.out_dir / "nbgrader_config.py").write_text(CONFIG_FILE, encoding="utf-8")
+        c = config(out_dir, database.url_text)
+        local = database.url_text == default_db_url(out_dir)
+        mode = 0o600 if database.url.password else 0o644  # a password is there only if the URL given had one
+        descriptor = os.open(self.out_dir / "nbgrader_config.py", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        os.fchmod(descriptor, mode)
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(CONFIG_FILE.format(db_url=LOCAL_DB if local else SHARED_DB.format(database.url_text)))
         self.api = NbGraderAPI(coursedir=CourseDirectory(config=c), config=c)
 
     def _check(self, result, what):
@@ -176,22 +191,42 @@ class Gradebook:
             message = (result.get("error") or result.get("log") or "").strip().splitlines()
             raise RuntimeError(f"nbgrader {what} failed: {message[-1] if message else 'no message'}")
 
+    def copy_source(self, chapter):
+        shutil.copytree(self.solutions / chapter, self.out_dir / "source" / chapter, dirs_exist_ok=True)
+
     def prepare(self, chapter):
         """Copy the chapter's source into the run, register it in the gradebook, and return its student edition
         (the release notebook, with plain Markdown)."""
-        shutil.copytree(self.solutions / chapter, self.out_dir / "source" / chapter, dirs_exist_ok=True)
-        self._check(self.api.generate_assignment(chapter, force=True, create=True), f"generate_assignment {chapter}")
+        self.copy_source(chapter)
+        with self.database.gradebook_lock():
+            self._check(self.api.generate_assignment(chapter, force=True, create=True), f"generate_assignment {chapter}")
         release = self.out_dir / "release" / chapter / f"{chapter}.ipynb"
         notebook = plain_notebook(json.loads(release.read_text(encoding="utf-8")))
         release.write_text(json.dumps(notebook, indent=1, ensure_ascii=False), encoding="utf-8")
         return notebook
 
+    def _autograded(self, student, chapter):
+        return self.out_dir / "autograded" / student / chapter / f"{chapter}.ipynb"
+
     def record(self, student, chapter, notebook):
-        """Autograde ``notebook`` (the rebuilt submission) with the verdicts, and write the feedback."""
+        """Autograde ``notebook`` (the rebuilt submission) with the stored verdict, write the feedback, and return
+        the autograded notebook (JSON text)."""
         folder = self.out_dir / "submitted" / student / chapter
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{chapter}.ipynb").write_text(json.dumps(notebook, indent=1), encoding="utf-8")
-        self._check(self.api.autograde(chapter, student, force=True, create=True), f"autograde {student}/{chapter}")
+        with self.database.gradebook_lock():
+            self._check(self.api.autograde(chapter, student, force=True, create=True), f"autograde {student}/{chapter}")
+        self.feedback(student, chapter)
+        return self._autograded(student, chapter).read_text(encoding="utf-8")
+
+    def restore(self, student, chapter, autograded):
+        """Put a recorded submission's autograded notebook (from the database) back into this folder."""
+        path = self._autograded(student, chapter)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(autograded, encoding="utf-8")
+
+    def feedback(self, student, chapter):
+        """nbgrader's feedback page of a recorded submission (scores and comments from the gradebook), read offline."""
         self._check(self.api.generate_feedback(chapter, student, force=True), f"generate_feedback {student}/{chapter}")
         feedback = self.out_dir / "feedback"
         _copy_mathjax(feedback)

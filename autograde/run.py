@@ -2,21 +2,22 @@
 
 Layout in: ``SUBMISSIONS_DIR/<student_id>/<chapter>/<notebook>.ipynb``.
 Layout out (an nbgrader course directory): ``grades.csv``, ``feedback/<student>/<chapter>/*.html``,
-``gradebook.db``, ``source/``, ``submitted/``, ``autograded/``, ``verdicts/`` (the trusted
-verdicts, one JSON file per student and chapter; they make the run resumable) and
-``problems/`` (what could not be attributed to a student and chapter, per run scope).
+``source/``, ``submitted/``, ``autograded/``, and, unless ``--db`` names another database,
+``gradebook.db``. The database (``autograde.database``) holds nbgrader's gradebook and the trusted
+verdicts, one row per student and chapter, which make the run resumable, and the problem rows
+(what could not be attributed to a student and chapter, per run scope).
 
 Students are graded in parallel (``workers`` sandboxed jobs at a time); only the
-main thread touches the gradebook. A verdict is written atomically as soon as
-it is known, and marked ``recorded`` once nbgrader has it, so a run that is
-killed and started again neither loses a grade nor grades anyone twice.
-``grades.csv`` is rebuilt from every stored verdict at the end of every run, so a
-run of one chapter keeps the rows of the others.
+main thread touches the database. A verdict is stored as soon as it is known, and
+marked ``recorded`` once nbgrader has it, so a run that is killed and started again
+neither loses a grade nor grades anyone twice. ``grades.csv`` is rebuilt from every
+stored verdict at the end of every run, so a run of one chapter, or of one shard
+(``--shard I/N``: the students whose id hashes to I), keeps the rows of the others;
+:func:`report` writes it and every feedback page from the database alone.
 """
 
 import csv
 import io
-import json
 import os
 import queue
 import sys
@@ -25,8 +26,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import course, submission, trusted
-from .gradebook import Gradebook, clean, verdict_path
+from .database import BadDatabase, Database, problem_key
+from .gradebook import COURSE_ID, Gradebook, clean, default_db_url
 from .sandbox import Limits, Sandbox, reserve_slots
+from .shard import Shard
 
 COLUMNS = ["student_id", "chapter", "exercise", "score", "max_score", "reason"]
 
@@ -63,13 +66,6 @@ def discover(submissions_dir, known_chapters, only_chapter=None):
     return pairs, problem_rows, chapters
 
 
-def _load(path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _rows(verdict):
     """CSV rows of one stored verdict: a reason only where points were lost or something was noted."""
     rows = []
@@ -81,27 +77,45 @@ def _rows(verdict):
     return rows
 
 
-def write_grades(out_dir):
-    """Rebuild ``grades.csv`` from every stored verdict and problem of the run directory; return the row count."""
-    out_dir = Path(out_dir)
-    rows = []
-    for path in sorted((out_dir / "problems").glob("*.json")):
-        rows += _load(path) or []
-    for path in sorted((out_dir / "verdicts").glob("*/*.json")):
-        verdict = _load(path)
-        if verdict and "exercises" in verdict:
+def write_grades(out_dir, database):
+    """Rebuild ``OUT_DIR/grades.csv`` from every verdict and problem row in the database; return the row count."""
+    rows = database.problems()
+    for verdict in database.verdicts():
+        if "exercises" in verdict:
             rows += _rows(verdict)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     writer.writerows(rows)
-    atomic_write(out_dir / "grades.csv", buffer.getvalue())
+    atomic_write(Path(out_dir) / "grades.csv", buffer.getvalue())
     return len(rows)
 
 
+def open_database(out_dir, db_url, known, shard=None):
+    """Connect to the run's database (SQLite in ``out_dir`` unless ``db_url``), refuse another course's
+    gradebook, and, for a grading run, claim ``shard``. Raises :class:`BadDatabase`."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    database = Database(db_url or default_db_url(out_dir))
+    try:
+        if shard is not None:
+            if shard.count > 1 and not database.server:
+                raise BadDatabase(f"--shard {shard} needs a database server that every shard reaches: pass "
+                                  "--db postgresql://... (one machine grades in parallel with --workers instead)")
+            database.claim(shard, lambda: _log(f"waiting: shard {shard} is being graded into {database.shown} by "
+                                                "another process (started twice, or on a node that died before the "
+                                                "database noticed); this run starts when that one ends"))
+        with database.gradebook_lock():
+            database.check_course(COURSE_ID, known)
+    except BaseException:
+        database.close()
+        raise
+    return database
+
+
 def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTIONS, unsafe=False,
-                 limits=Limits(), submission_seconds=120.0, only_chapter=None, intake_problems=()):
-    """Grade every submission; return the exit status (0: all graded cleanly, 1: something failed).
+                 limits=Limits(), submission_seconds=120.0, only_chapter=None, intake_problems=(), db_url=None,
+                 shard=Shard()):
+    """Grade every submission of ``shard``; return the exit status (0: all graded cleanly, 1: something failed).
 
     ``intake_problems`` are CSV rows for files that did not make it into the
     submissions folder (from zip intake); they are kept like the run's own problems.
@@ -116,20 +130,33 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
     problem_rows = [list(row) for row in intake_problems] + problem_rows
     if not pairs and not problem_rows:
         raise ValueError(f"{submissions_dir} has no student folders (expected <student_id>/<chapter>/<notebook>.ipynb)")
-    gradebook = Gradebook(out_dir, solutions)
-    sources = {chapter: course.load_source(chapter, solutions) for chapter in known}
+    pairs = [(folder, chapter) for folder, chapter in pairs if shard.holds(folder.name)]
+    problem_rows = [row for row in problem_rows if shard.holds(problem_key(row))]
+    with open_database(out_dir, db_url, known, shard) as database:
+        return _grade(database, pairs, problem_rows, chapters, out_dir, workers, solutions, sandbox, limits,
+                      submission_seconds, only_chapter or "all", shard)
+
+
+def _grade(database, pairs, problem_rows, chapters, out_dir, workers, solutions, sandbox, limits, submission_seconds,
+           scope, shard):
+    gradebook = Gradebook(out_dir, database, solutions)
+    sources = {chapter: course.load_source(chapter, solutions) for chapter in course.chapters(solutions)}
     releases = {chapter: gradebook.prepare(chapter) for chapter in chapters}
 
-    submissions, to_grade, to_record = {}, [], []
+    submissions, verdicts, to_grade, to_record = {}, {}, [], []
     for folder, chapter in pairs:
         sub = submission.read(folder.name, chapter, folder / chapter, sources)
         submissions[folder.name, chapter] = sub
-        previous = _load(verdict_path(out_dir, folder.name, chapter))
-        if previous and previous.get("sha256") == sub.sha256 and previous.get("recorded"):
-            continue
-        (to_record if previous and previous.get("sha256") == sub.sha256 else to_grade).append((folder.name, chapter))
+        previous = database.stored(folder.name, chapter)
+        if previous and previous["sha256"] == sub.sha256:
+            verdicts[folder.name, chapter] = previous["verdict"]
+            if not previous["recorded"]:
+                to_record.append((folder.name, chapter))
+        else:
+            to_grade.append((folder.name, chapter))
     done = len(pairs) - len(to_grade) - len(to_record)
-    _log(f"{len(pairs)} submissions ({len(chapters)} chapter(s)); {done} already graded, "
+    which = f"shard {shard}: " if shard.count > 1 else ""
+    _log(f"{which}{len(pairs)} submissions ({len(chapters)} chapter(s)); {done} already graded, "
          f"{len(to_record)} to record, {len(to_grade)} to grade with {workers} worker(s)")
 
     failures = []
@@ -149,18 +176,18 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
 
     def record(key, verdict):
         try:
-            gradebook.record(*key, submission.rebuild(releases[key[1]], submissions[key]))
-            verdict["recorded"] = True
+            autograded = gradebook.record(*key, submission.rebuild(releases[key[1]], submissions[key]))
         except Exception as error:  # one student's gradebook trouble must not stop the others
             failures.append(f"{key[0]}/{key[1]}: {error}")
-            verdict["recorded"] = False
             for entry in verdict["exercises"]:
                 entry["notes"] = entry.get("notes", []) + [f"could not be recorded in the gradebook: {error}"]
-        atomic_write(verdict_path(out_dir, *key), json.dumps(verdict, indent=1))
+            database.save(verdict, False, shard)
+        else:
+            database.save(verdict, True, shard, autograded)
 
     started, finished = time.monotonic(), 0
     for key in to_record:
-        record(key, _load(verdict_path(out_dir, *key)))
+        record(key, verdicts[key])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(work, key): key for key in to_grade}
         for future in as_completed(futures):
@@ -170,7 +197,8 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
             except Exception as error:  # a grader bug: say so, keep going
                 verdict = trusted.ungraded(submissions[key], f"internal grading error: {error}")
                 failures.append(f"{key[0]}/{key[1]}: internal grading error: {error}")
-            atomic_write(verdict_path(out_dir, *key), json.dumps(verdict, indent=1))
+            verdicts[key] = verdict
+            database.save(verdict, False, shard)  # stored first: nbgrader's autograde reads it from there
             record(key, verdict)
             finished += 1
             score = sum(e["score"] for e in verdict["exercises"])
@@ -180,19 +208,46 @@ def grade_folder(submissions_dir, out_dir, workers=None, solutions=course.SOLUTI
 
     failures += [f"{student}/{chapter}: {sub.problem}" for (student, chapter), sub in submissions.items() if sub.problem]
     suspected = []
-    for student, chapter in submissions:
-        verdict = _load(verdict_path(out_dir, student, chapter)) or {"exercises": []}
+    for (student, chapter), verdict in sorted(verdicts.items()):
         failures += [f"{student}/{chapter}: {e['reason']}" for e in verdict["exercises"] if e.get("internal_error")]
         suspected += [f"{student}/{chapter} {e['exercise']}" for e in verdict["exercises"] if e.get("tampering")]
-    scope = only_chapter or "all"
-    atomic_write(out_dir / "problems" / f"{scope}.json", json.dumps(problem_rows, indent=1))
-    rows = write_grades(out_dir)
+    database.replace_problems(scope, shard, problem_rows)
+    rows = write_grades(out_dir, database)
     for failure in failures:
         _log(f"problem: {failure}")
     for row in problem_rows:
         _log(f"problem: {row[0] or '-'}/{row[1] or '-'}: {row[5]}")
     for where in suspected:
         _log(f"tampering suspected: {where} (see its reason in grades.csv)")
-    _log(f"wrote {out_dir / 'grades.csv'} ({rows} rows, every student and chapter graded in {out_dir}) "
+    if database.server:
+        _log(f"gradebook lock: held {database.lock_held:.1f} s ({database.lock_cpu:.1f} s CPU), waited "
+             f"{database.lock_waited:.1f} s for other runs")
+    _log(f"wrote {out_dir / 'grades.csv'} ({rows} rows, every student and chapter graded into {database.shown}) "
          f"and feedback in {out_dir / 'feedback'}")
     return 1 if failures or problem_rows else 0
+
+
+def report(out_dir, db_url=None, solutions=course.SOLUTIONS):
+    """Write ``grades.csv`` and every recorded submission's feedback into ``out_dir`` from the database alone,
+    grading nothing; the folder is then a course directory for ``nbgrader export`` and the formgrader.
+    Return the exit status (1 if a feedback page could not be written)."""
+    out_dir = Path(out_dir)
+    known = course.chapters(solutions)
+    with open_database(out_dir, db_url, known) as database:
+        gradebook = Gradebook(out_dir, database, solutions)
+        for chapter in known:
+            gradebook.copy_source(chapter)
+        failures, pages = [], 0
+        for student, chapter, autograded in database.autograded():
+            gradebook.restore(student, chapter, autograded)
+            try:
+                gradebook.feedback(student, chapter)
+                pages += 1
+            except RuntimeError as error:
+                failures.append(f"{student}/{chapter}: {error}")
+        rows = write_grades(out_dir, database)
+        for failure in failures:
+            _log(f"problem: {failure}")
+        _log(f"wrote {out_dir / 'grades.csv'} ({rows} rows) and {pages} feedback pages in {out_dir / 'feedback'} "
+             f"from {database.shown}")
+    return 1 if failures else 0

@@ -244,8 +244,7 @@ def attack_run(setting):
     host_markers = [out / f"{marker}.txt", other / f"{marker}.txt", solutions / CHAPTER / f"{marker}.txt",
                     REPO / "autograde" / f"{marker}.py", Path("/tmp") / f"{marker}.txt"]
     unpickled = base / f"{marker}-unpickled"
-    write_paths = [*host_markers, out / "gradebook.db", out / "verdicts" / STUDENT["write_host"] / f"{CHAPTER}.json",
-                   other / f"{CHAPTER}.ipynb"]
+    write_paths = [*host_markers, out / "gradebook.db", other / f"{CHAPTER}.ipynb"]
     secret_files = [peer / "notes.txt", peer / f"{CHAPTER}.ipynb", solutions / CHAPTER / "answer_key.txt",
                     solutions / CHAPTER / f"{CHAPTER}.ipynb", out / "instructor-notes.txt"]
     listener = Listener(marker)

@@ -7,10 +7,12 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -282,6 +284,19 @@ def test_zip_intake_keeps_underscores_skips_unsafe_archives_and_reports_every_fi
     assert clash.returncode == 2 and "two files map to student 'li_wei'" in clash.stderr
 
 
+def recorded_verdicts(out_dir):
+    """{(student, chapter): exercises} of the verdicts a run has recorded so far in OUT_DIR's gradebook."""
+    path = Path(out_dir) / "gradebook.db"
+    if not path.exists():
+        return {}
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
+            rows = database.execute("SELECT student, chapter, verdict FROM autograde_verdict WHERE recorded").fetchall()
+    except sqlite3.OperationalError:  # the run has not created the table yet, or holds a write lock
+        return {}
+    return {(student, chapter): json.loads(verdict)["exercises"] for student, chapter, verdict in rows}
+
+
 def test_killed_run_resumes_without_losing_or_repeating_a_grade(tmp_path):
     require_command("bwrap", "bubblewrap")
     answers = submissions.solution_answers(FIRST)
@@ -293,23 +308,22 @@ def test_killed_run_resumes_without_losing_or_repeating_a_grade(tmp_path):
         submissions.write(tmp_path / "in", f"student{index}", FIRST, submissions.notebook_with(FIRST, chosen))
     command = [sys.executable, "-m", "autograde", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--workers", "1"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    verdicts = tmp_path / "out" / "verdicts"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        recorded = [p for p in verdicts.rglob("*.json") if json.loads(p.read_text()).get("recorded")] if verdicts.exists() else []
+        recorded = recorded_verdicts(tmp_path / "out")
         if recorded:
             break
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert recorded and len(recorded) < 4, "the run should be killed part way"
-    kept = {p: json.loads(p.read_text())["exercises"] for p in recorded}
 
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{len(recorded)} already graded" in result.stderr
-    for path, exercises in kept.items():
-        assert json.loads(path.read_text())["exercises"] == exercises, "a graded student was graded again"
+    after = recorded_verdicts(tmp_path / "out")
+    for key, exercises in recorded.items():
+        assert after[key] == exercises, "a graded student was graded again"
     grades = read_grades(tmp_path / "out")
     for index in range(4):
         assert scores(grades, f"student{index}", FIRST) == full(FIRST)

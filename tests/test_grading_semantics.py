@@ -187,11 +187,12 @@ def test_nbgrader_export_does_not_overwrite_grades_csv_and_the_folder_can_move(r
     assert "0 to record, 0 to grade" in regraded.stderr and "Traceback" not in regraded.stderr, regraded.stderr[-2000:]
 
 
-def test_formgrader_serves_the_graded_folder(run):
+def formgrader_submissions(out_dir, chapter):
+    """What the formgrader, served by a `jupyter server` started in ``out_dir``, lists for ``chapter``."""
     token = "formgrader-test"
     command = [str(Path(sys.executable).with_name("jupyter")), "server", "--no-browser", "--ServerApp.port=0",
                f"--ServerApp.token={token}", *(["--allow-root"] if os.geteuid() == 0 else [])]
-    process = subprocess.Popen(command, cwd=run["out"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process = subprocess.Popen(command, cwd=out_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
         url, deadline = None, time.monotonic() + 120
@@ -201,7 +202,7 @@ def test_formgrader_serves_the_graded_folder(run):
                 url = line[line.index("http://127.0.0.1:"):].split("/", 3)[:3]
         assert url, "the server did not start"
         base = "/".join(url)
-        request = urllib.request.Request(f"{base}/formgrader/api/submissions/{CH2}",
+        request = urllib.request.Request(f"{base}/formgrader/api/submissions/{chapter}",
                                          headers={"Authorization": f"token {token}"})
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a proxy must not see loopback traffic
         for attempt in range(60):  # the address is printed a moment before the server answers
@@ -214,7 +215,11 @@ def test_formgrader_serves_the_graded_folder(run):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-    by_student = {entry["student"]: entry for entry in listed}
+    return {entry["student"]: entry for entry in listed}
+
+
+def test_formgrader_serves_the_graded_folder(run):
+    by_student = formgrader_submissions(run["out"], CH2)
     assert by_student["solution"]["score"] == sum(full(CH2).values())
     assert by_student["calls-other"]["score"] == sum(full(CH2).values())
 

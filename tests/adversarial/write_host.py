@@ -1,4 +1,4 @@
-# Write into the gradebook, the run's verdicts, other students' folders, the course and the host's /tmp.
+# Write into the gradebook (which holds the run's verdicts), other students' folders, the course and the host's /tmp.
 import os
 import sqlite3
 

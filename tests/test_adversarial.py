@@ -32,7 +32,7 @@ from conftest import REPO, require_command
 from nnopt.exercises import EXERCISES, exercises_of
 from test_grading import read_grades
 
-pytestmark = pytest.mark.xdist_group("adversarial")  # its tests share one session fixture: one worker runs them all
+pytestmark = pytest.mark.xdist_group("grading")  # one worker runs every grading run, one after another: they share the job uids
 
 CHAPTER = "01_gradient_descent"
 ATTACKS_DIR = Path(__file__).with_name("adversarial")

@@ -23,7 +23,7 @@ from autograde import course
 from conftest import REPO, require_command
 from nnopt.exercises import EXERCISES, exercises_of
 
-pytestmark = pytest.mark.xdist_group("grading")  # its tests share one session fixture: one worker runs them all
+pytestmark = pytest.mark.xdist_group("grading")  # one worker runs every grading run, one after another: they share the job uids
 
 CHAPTERS = course.chapters()
 FIRST = CHAPTERS[0]
@@ -49,7 +49,7 @@ def grade(submissions_dir, out_dir, *extra, workers=2):
     require_command("bwrap", "bubblewrap")
     command = [sys.executable, "-m", "autograde", str(submissions_dir), "--out", str(out_dir), "--workers", str(workers), *extra]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1150)
     return result, time.perf_counter() - started
 
 

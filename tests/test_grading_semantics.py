@@ -31,7 +31,7 @@ from conftest import REPO
 from nnopt.exercises import EXERCISES, exercises_of
 from test_grading import full, grade, read_grades, scores
 
-pytestmark = pytest.mark.xdist_group("semantics")  # its tests share one session fixture: one worker runs them all
+pytestmark = pytest.mark.xdist_group("grading")  # one worker runs every grading run, one after another: they share the job uids
 
 CH1, CH2 = "01_gradient_descent", "02_adaptive_optimizers"
 SIGN_ERROR = EXERCISES["gd_step"].mistakes[0]

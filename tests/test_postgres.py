@@ -33,7 +33,7 @@ from nnopt.exercises import exercises_of
 from test_grading import full
 from test_grading_semantics import formgrader_submissions, nbgrader
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]  # with the other grading runs: they share the job uids
 
 CH1, CH2 = "01_gradient_descent", "02_adaptive_optimizers"
 SHARDS = 3

@@ -82,8 +82,11 @@ class Difference:
         return self.low > 0 or self.high < 0
 
     def describe(self, name_a, name_b, percent=False):
-        """A sentence: which is better and by how much, or that the seeds cannot tell them apart."""
+        """A sentence: which is better and by how much, that the seeds cannot tell them apart, or
+        that every seed of both gave the same value (then there is no interval to report)."""
         show = (lambda x: f"{x:.1%}") if percent else (lambda x: f"{x:.3g}")
+        if self.low == self.high == 0:  # both samples constant and equal: no interval to speak of
+            return f"{name_a} and {name_b} give the same value in every seed: no difference, and no spread"
         interval = f"95% interval of the difference [{show(self.low)}, {show(self.high)}]"
         if not self.resolved:
             return f"{name_a} and {name_b} cannot be told apart by these seeds ({interval})"

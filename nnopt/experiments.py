@@ -82,11 +82,14 @@ class Difference:
         return self.low > 0 or self.high < 0
 
     def describe(self, name_a, name_b, percent=False):
-        """A sentence: which is better and by how much, or that the seeds cannot tell them apart.
+        """A sentence: which is better and by how much, that the seeds cannot tell them apart, or
+        that every seed of both gave the same value (then there is no interval to report).
 
         With ``percent``, one decimal, or more where an interval that excludes zero would
         otherwise print a bound as 0.0% (up to three decimals).
         """
+        if self.low == self.high == 0:  # both samples constant and equal: no interval to speak of
+            return f"{name_a} and {name_b} give the same value in every seed: no difference, and no spread"
         places = 1
         nearest = min(abs(self.low), abs(self.high))
         while percent and self.resolved and places < 3 and round(100 * nearest, places) == 0:

@@ -162,6 +162,7 @@ def test_lists_of_arrays_are_compared_item_by_item_and_checked_for_changes():
     assert not core._same_argument([np.zeros(2)], [np.ones(2)])
     assert core._same_argument([np.zeros(2), 1.0], [np.zeros(2), 1.0])
 
+
 def test_a_number_that_is_nan_matches_only_nan():
     """So that a known mistake whose answer is nan (an overflow) can be recognised in a student's nan."""
     from nnopt.exercises.core import compare
@@ -169,3 +170,12 @@ def test_a_number_that_is_nan_matches_only_nan():
     exercise = EXERCISES["gd_step"]
     assert compare(exercise, float("nan"), float("nan")) == []
     assert compare(exercise, 1.0, float("nan")) and compare(exercise, float("nan"), 1.0)
+
+
+def test_a_wrong_value_is_shown_with_the_digits_that_tell_it_from_the_expected_one():
+    exercise = EXERCISES["gd_step"]
+    close_call = core.compare(exercise, np.array([0.217214]), np.array([0.217214 * (1 + 4e-8)]))[0]
+    assert "expected 0.217214, got 0.2172140087" in close_call
+    assert "expected 0.5, got 0.25" in core.compare(exercise, np.array([0.5]), np.array([0.25]))[0]
+    sixth = core.compare(exercise, tuple(np.zeros(1) for _ in range(6)), (*(np.zeros(1) for _ in range(5)), np.ones(1)))
+    assert sixth[0].startswith("the sixth returned value is wrong")

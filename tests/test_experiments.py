@@ -53,6 +53,15 @@ def test_difference_is_a_welch_interval():
         difference([1.0], [1.0, 2.0])
 
 
+def test_difference_of_equal_constant_samples_says_so_instead_of_a_zero_interval():
+    equal = difference([1.0] * 5, [1.0] * 5)
+    assert not equal.resolved
+    sentence = equal.describe("a", "b", percent=True)
+    assert sentence == "a and b give the same value in every seed: no difference, and no spread"
+    apart = difference([1.0] * 5, [0.5] * 5)  # constant but different: resolved, as before
+    assert apart.resolved and "a is higher than b by 50.0%" in apart.describe("a", "b", percent=True)
+
+
 def test_interleaved_medians_time_each_function_in_turns():
     calls = []
     medians = interleaved_medians(

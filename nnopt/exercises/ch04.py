@@ -90,6 +90,23 @@ RNN_FORWARD = Exercise(
             diagnosis="tanh is missing: h_t = tanh(x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh)",
         ),
         Mistake(
+            "W_hh_untransposed",
+            _forward_variant(step="np.tanh(x[t] @ W_ih.T + b_ih + h @ W_hh + b_hh)"),
+            diagnosis="W_hh was used untransposed: with the batch as rows, the recurrent term is "
+            "h_{t-1} @ W_hh.T (W_hh h_{t-1} for one column vector), as for W_ih",
+        ),
+        Mistake(
+            "hs_shifted",
+            FORWARD_SIGNATURE + "    h = h0\n"
+            "    hs = []\n"
+            "    for t in range(x.shape[0]):\n"
+            "        hs.append(h)\n"
+            "        h = np.tanh(x[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
+            "    return np.stack(hs), h.copy()\n",
+            diagnosis="hs is shifted by one step: hs[t] holds the state before step t; it should hold "
+            "the state the step produced, so hs is h_1, ..., h_T and hs[-1] equals h_last",
+        ),
+        Mistake(
             "in_place",
             FORWARD_SIGNATURE + "    h = h0\n"
             "    hs = np.empty((x.shape[0],) + h0.shape)\n"
@@ -176,6 +193,24 @@ RNN_BACKWARD = Exercise(
             _backward_variant(local="dhs[t] * (1 - hs[t] ** 2)"),
             diagnosis="the gradient was not carried back through time: each step used only "
             "dhs[t]; add the gradient arriving from step t+1, (da_{t+1} @ W_hh)",
+        ),
+        Mistake(
+            "carried_with_W_hh_transposed",
+            _backward_variant(carry="da @ W_hh.T"),
+            diagnosis="the gradient was carried back with W_hh.T; the step computed h_{t-1} @ W_hh.T, "
+            "so the gradient reaching h_{t-1} is da_t @ W_hh",
+        ),
+        Mistake(
+            "dW_hh_transposed",
+            _backward_variant(dW_hh="previous[t].T @ da"),
+            diagnosis="dW_hh is transposed: row i of W_hh feeds unit i, so step t adds da_t.T @ h_{t-1} "
+            "(shape (H, H), output units as rows), not h_{t-1}.T @ da_t",
+        ),
+        Mistake(
+            "carried_skips_tanh_derivative",
+            _backward_variant(local="dhs[t] * (1 - hs[t] ** 2) + carried"),
+            diagnosis="the gradient arriving from step t+1 skipped step t's tanh derivative: add it to "
+            "dhs[t] first, then multiply, da_t = (dhs[t] + da_{t+1} @ W_hh) * (1 - h_t**2)",
         ),
         Mistake(
             "dh0_missing",
@@ -274,6 +309,12 @@ CLIP_GRAD_NORM = Exercise(
             "no_eps",
             _clip_variant(scale="min(1.0, max_norm / total) if total > 0 else 1.0"),
             diagnosis="PyTorch divides by total_norm + 1e-6, not by total_norm: the factor is "
+            "min(1, max_norm / (total_norm + 1e-6))",
+        ),
+        Mistake(
+            "eps_added_to_factor",
+            _clip_variant(scale="min(1.0, max_norm / total + 1e-6)"),
+            diagnosis="1e-6 was added to the factor; PyTorch adds it to the norm: "
             "min(1, max_norm / (total_norm + 1e-6))",
         ),
         Mistake(

@@ -109,6 +109,15 @@ def _tolerance(exercise, dtype):
     return max(exercise.rtol, 10 * resolution), exercise.atol
 
 
+def _distinct(expected, got):
+    """Both numbers to 6 significant digits, or to as many as it takes to show that they differ."""
+    for digits in (6, 10, 17):
+        shown = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if shown[0] != shown[1]:
+            break
+    return shown
+
+
 def compare(exercise, expected, got, path="the result"):
     """Problems with ``got`` as an answer whose correct value is ``expected`` (strict: type, dtype, shape, value)."""
     if isinstance(expected, tuple):
@@ -116,10 +125,10 @@ def compare(exercise, expected, got, path="the result"):
             return [f"{path} should be a tuple of {len(expected)}, got {_describe(got)}"]
         if len(got) != len(expected):
             return [f"{path} should be a tuple of {len(expected)}, got a tuple of {len(got)}"]
-        names = ["first", "second", "third", "fourth", "fifth"]
+        names = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
         problems = []
         for i, (e, g) in enumerate(zip(expected, got)):
-            problems += compare(exercise, e, g, f"the {names[i] if i < 5 else str(i + 1) + 'th'} returned value")
+            problems += compare(exercise, e, g, f"the {names[i] if i < len(names) else str(i + 1) + 'th'} returned value")
         return problems
     if isinstance(expected, list):
         if not isinstance(got, list):
@@ -145,8 +154,9 @@ def compare(exercise, expected, got, path="the result"):
         if not close.all():
             index = np.unravel_index(np.argmin(close), close.shape) if close.ndim else ()
             where = f" at index {tuple(int(i) for i in index)}" if index else ""
+            shown_expected, shown_got = _distinct(expected[index], got[index])
             return [
-                f"{path} is wrong{where}: expected {expected[index]:.6g}, got {got[index]:.6g} "
+                f"{path} is wrong{where}: expected {shown_expected}, got {shown_got} "
                 f"({int((~close).sum())} of {close.size} entries differ)"
             ]
         return []
@@ -156,7 +166,8 @@ def compare(exercise, expected, got, path="the result"):
         rtol, atol = _tolerance(exercise, np.float64)
         scale = 1 + abs(expected) if np.isfinite(expected) else 1.0
         if not np.isclose(got, expected, rtol=rtol, atol=atol * scale, equal_nan=True):  # nan equals nan, as for arrays
-            return [f"{path} is wrong: expected {expected:.6g}, got {float(got):.6g}"]
+            shown_expected, shown_got = _distinct(expected, float(got))
+            return [f"{path} is wrong: expected {shown_expected}, got {shown_got}"]
         return []
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, (bool, np.bool_)):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)) or got != expected:

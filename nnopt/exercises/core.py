@@ -103,6 +103,15 @@ def _describe(value):
     return f"a {type(value).__name__} ({value!r})"
 
 
+def _expected_got(expected, got):
+    """``expected X, got Y`` with enough digits that X and Y differ on the page."""
+    expected, got = float(expected), float(got)
+    if f"{expected:.6g}" != f"{got:.6g}":
+        return f"expected {expected:.6g}, got {got:.6g}"
+    relative = abs(got - expected) / max(abs(expected), np.finfo(float).tiny)
+    return f"expected {expected:.17g}, got {got:.17g}, a relative difference of {relative:.1g}"
+
+
 def _tolerance(exercise, dtype):
     resolution = np.finfo(dtype).resolution if np.issubdtype(dtype, np.inexact) else 0.0
     return max(exercise.rtol, 10 * resolution), exercise.atol
@@ -145,7 +154,7 @@ def compare(exercise, expected, got, path="the result"):
             index = np.unravel_index(np.argmin(close), close.shape) if close.ndim else ()
             where = f" at index {tuple(int(i) for i in index)}" if index else ""
             return [
-                f"{path} is wrong{where}: expected {expected[index]:.6g}, got {got[index]:.6g} "
+                f"{path} is wrong{where}: {_expected_got(expected[index], got[index])} "
                 f"({int((~close).sum())} of {close.size} entries differ)"
             ]
         return []
@@ -154,7 +163,7 @@ def compare(exercise, expected, got, path="the result"):
             return [f"{path} should be a number, got {_describe(got)}"]
         rtol, atol = _tolerance(exercise, np.float64)
         if not np.isclose(got, expected, rtol=rtol, atol=atol * (1 + abs(expected))):
-            return [f"{path} is wrong: expected {expected:.6g}, got {float(got):.6g}"]
+            return [f"{path} is wrong: {_expected_got(expected, got)}"]
         return []
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, (bool, np.bool_)):
         if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)) or got != expected:

@@ -159,9 +159,9 @@ MINIBATCH_INDICES = Exercise(
 
 def _momentum_cases(rng):
     calls = []
-    for shape in SHAPES:
-        lr = float(rng.choice([1e-3, 0.05, 0.3]))
-        momentum = float(rng.choice([0.0, 0.5, 0.9, 0.99]))
+    momenta = rng.permutation([0.0, 0.5, 0.9, 0.99, rng.choice([0.5, 0.9])])  # each value at least once
+    for shape, momentum in zip(SHAPES, momenta):
+        lr, momentum = float(rng.choice([1e-3, 0.05, 0.3])), float(momentum)
         theta, velocity = _scaled_normal(rng, shape), np.zeros(shape)
         for step in range(1, 5):  # teacher forcing: every call starts from the reference's state
             grad = rng.normal(size=shape)
@@ -203,6 +203,30 @@ MOMENTUM_STEP = Exercise(
             "    return theta - velocity, velocity\n",
             diagnosis="the learning rate went into the velocity (v = momentum * v + lr * grad); "
             "PyTorch keeps it out: v = momentum * v + grad, theta - lr * v",
+        ),
+        Mistake(
+            "lr_in_negative_velocity",
+            "def momentum_step(theta, grad, velocity, lr, momentum=0.9):\n"
+            "    velocity = momentum * velocity - lr * grad\n"
+            "    return theta + velocity, velocity\n",
+            diagnosis="this is the other convention (v = momentum * v - lr * grad, theta + v), whose "
+            "velocity is -lr times PyTorch's; PyTorch keeps lr out: v = momentum * v + grad, theta - lr * v",
+        ),
+        Mistake(
+            "nesterov",
+            "def momentum_step(theta, grad, velocity, lr, momentum=0.9):\n"
+            "    velocity = momentum * velocity + grad\n"
+            "    return theta - lr * (grad + momentum * velocity), velocity\n",
+            diagnosis="this is Nesterov's step, theta - lr * (grad + momentum * v); heavy ball steps with "
+            "the velocity itself, theta - lr * v",
+        ),
+        Mistake(
+            "momentum_ignored",
+            "def momentum_step(theta, grad, velocity, lr, momentum=0.9):\n"
+            "    velocity = 0.9 * velocity + grad\n"
+            "    return theta - lr * velocity, velocity\n",
+            diagnosis="the momentum argument was not used (0.9 whatever momentum is passed): "
+            "v = momentum * v + grad",
         ),
         Mistake(
             "sign_error",

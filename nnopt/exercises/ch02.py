@@ -215,6 +215,7 @@ def _adam_variant(
     m_hat="m / (1 - beta1**t)",
     v_hat="v / (1 - beta2**t)",
     update=CORRECT_UPDATE,
+    state="m, v",
 ):
     """The code of an Adam (or AdamW) step with one part written differently from the reference."""
     return (
@@ -224,7 +225,7 @@ def _adam_variant(
         + "    v = beta2 * v + (1 - beta2) * grad**2\n"
         + f"    m_hat = {m_hat}\n"
         + f"    v_hat = {v_hat}\n"
-        + f"    return {update}, m, v\n"
+        + f"    return {update}, {state}\n"
     )
 
 
@@ -242,6 +243,10 @@ EPS_INSIDE_SQRT = (
 EPS_OUTSIDE = (
     "eps was added outside the denominator (lr * m_hat / np.sqrt(v_hat) + eps); "
     "put it inside: lr * m_hat / (np.sqrt(v_hat) + eps)"
+)
+CORRECTED_STATE = (
+    "the returned moments are the bias-corrected m_hat and v_hat; return the running averages m and v "
+    "themselves (the next step corrects them again with its own t)"
 )
 
 
@@ -272,6 +277,7 @@ def _adam_mistakes(signature, first=""):
             _adam_variant(signature, first, update="theta - lr * m_hat / np.sqrt(v_hat) + eps"),
             diagnosis=EPS_OUTSIDE,
         ),
+        Mistake("corrected_state", _adam_variant(signature, first, state="m_hat, v_hat"), diagnosis=CORRECTED_STATE),
     )
 
 
@@ -351,6 +357,10 @@ def _adamw_cases(rng):
 
 
 DECAYED = "    theta = theta * (1 - lr * weight_decay)\n"
+DEFAULTS_USED = (
+    "adamw_step used the default value of some of its hyperparameters instead of the ones it was "
+    "given: pass lr, beta1, beta2 and eps on (to adam_step, if you call it)"
+)
 
 ADAMW_STEP = Exercise(
     chapter=CHAPTER,
@@ -372,6 +382,16 @@ ADAMW_STEP = Exercise(
             _adam_variant(ADAMW_SIGNATURE, first="    theta = theta * (1 - weight_decay)\n"),
             diagnosis="the weights were multiplied by 1 - weight_decay; PyTorch's AdamW scales the decay "
             "by the learning rate: theta * (1 - lr * weight_decay)",
+        ),
+        Mistake(
+            "adam_with_defaults",  # e.g. adam_step(decayed_theta, grad, m, v, t)
+            _adam_variant(ADAMW_SIGNATURE, first=DECAYED + "    lr, beta1, beta2, eps = 1e-3, 0.9, 0.999, 1e-8\n"),
+            diagnosis=DEFAULTS_USED,
+        ),
+        Mistake(
+            "adam_with_lr_only",  # e.g. adam_step(decayed_theta, grad, m, v, t, lr=lr)
+            _adam_variant(ADAMW_SIGNATURE, first=DECAYED + "    beta1, beta2, eps = 0.9, 0.999, 1e-8\n"),
+            diagnosis=DEFAULTS_USED,
         ),
         Mistake(
             "decay_after_step",

@@ -46,8 +46,8 @@ def _sparsity_for(rng, n, fraction, least=1):
 
     ``fraction`` is ``"low"`` (int and round agree), ``"high"`` (round goes up, int
     down) or ``"half"`` (exactly ``m + 0.5`` with ``m`` even: round half to even
-    goes down, round half up goes up). The count is never exactly half of ``n``,
-    and for ``"low"`` and ``"high"`` it is at least ``least``.
+    goes down, round half up goes up). The count is never exactly half of ``n``;
+    for ``"low"`` and ``"high"``, ``int(s * n)`` is in ``[least, n - least]``.
     """
     for _ in range(1000):
         if fraction == "half":
@@ -56,7 +56,7 @@ def _sparsity_for(rng, n, fraction, least=1):
             if s * n == m + 0.5:
                 return s
             continue
-        k = int(rng.integers(least, n))
+        k = int(rng.integers(least, n - least + 1))
         if 2 * k == n:  # removing half: an inverted mask would remove as many, and look like other mistakes
             continue
         offset = rng.uniform(0.05, 0.35) if fraction == "low" else rng.uniform(0.6, 0.95)
@@ -285,7 +285,7 @@ def _channel_cases(rng):
     w = _spiky_or_flat(rng, 6, 27).reshape(6, 3, 3, 3) * scale
     calls.append(Call((w, _sparsity_for(rng, 6, "low")), {"dim": 0}, label="conv weight (6, 3, 3, 3), dim=0"))
     w = _spiky_or_flat(rng, 9, 5).T * scale
-    calls.append(Call((w, _sparsity_for(rng, 9, "low"), -1), label="(5, 9), dim=-1"))
+    calls.append(Call((w, _sparsity_for(rng, 9, "low", least=2), -1), label="(5, 9), dim=-1"))
     w = _spikes(rng, 8) * scale
     calls.append(Call((w, _sparsity_for(rng, 8, "low")), label="(8, 8), slices of 1 to 8 equal entries"))
     rows = rng.normal(size=(4, 6)) * scale
@@ -371,6 +371,12 @@ CHANNEL_MASK = Exercise(
         ),
         Mistake("dim_ignored", _channel_variant(axis="0"), diagnosis=WRONG_AXIS),
         Mistake("next_axis", _channel_variant(axis="(dim + 1) % w.ndim"), diagnosis=WRONG_AXIS),
+        Mistake(
+            "negative_dim",
+            _channel_variant(axis="dim"),
+            diagnosis="dim=-1 was used as it is: `a != dim` excludes no axis numbered 0 to w.ndim - 1, so the "
+            "norm summed over every axis. Turn it into an axis first: axis = dim % w.ndim",
+        ),
         Mistake(
             "int_count",
             _channel_variant(count="int(sparsity * n)"),

@@ -70,6 +70,22 @@ def test_topk_replay_picks_what_torch_topk_picks_among_ties():
         assert sorted(chosen.tolist()) == sorted(expected.tolist()), (case, n, k, largest)
 
 
+def test_topk_replay_falls_back_to_a_heap_as_libstdcxx_does(monkeypatch):
+    """An input built against median-of-3 pivots (McIlroy's adversary) exhausts introselect's depth limit."""
+    high = [64.0] * 20
+    values = np.array(
+        [64.0, 1, 64, 3, 64, 5, 64, 7, 64, 9, 64, 11, 64, 13, 64, 15, 64, 17, 64, 19, 64, 21, 64, 23, 28, 27, 24, 25, 26, 29]
+        + [64.0, 64, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22] + high
+    )
+    heaps = []
+    select = _topk._heap_select
+    monkeypatch.setattr(_topk, "_heap_select", lambda items, middle: heaps.append(middle) or select(items, middle))
+    chosen = _topk.smallest(values, 30)  # 64 * 30 > 64: introselect, not the heap of the k smallest
+    assert heaps, "the depth limit was not reached"
+    expected = torch.topk(torch.tensor(values), 30, largest=False).indices.numpy()
+    assert sorted(chosen.tolist()) == sorted(expected.tolist())
+
+
 def test_magnitude_mask_on_ties_equals_l1_unstructured():
     rng = np.random.default_rng(1)
     for _ in range(1000):

@@ -238,7 +238,7 @@ def apply_masks(model, masks):
         mask = np.asarray(mask)
         if mask.dtype != bool or mask.shape != tuple(module.weight.shape):
             raise ValueError(f"masks[{name!r}] must be a bool array of shape {tuple(module.weight.shape)}, got {mask.dtype} {mask.shape}")
-        prune.custom_from_mask(module, "weight", torch.from_numpy(mask))
+        prune.custom_from_mask(module, "weight", torch.tensor(mask))
     return model
 
 
@@ -358,7 +358,7 @@ def remove_hidden_units(model, sparsity, mask_function=channel_mask):
     for position, i in enumerate(linear):
         weight, bias = weights[i][:, kept_inputs], biases[i]
         if position + 1 < len(linear):
-            keep = torch.from_numpy(mask_function(weights[i].double().numpy(), sparsity, dim=0)[:, 0])
+            keep = torch.tensor(mask_function(weights[i].double().numpy(), sparsity, dim=0)[:, 0])
             following = linear[position + 1]
             with torch.no_grad():
                 activation = torch.nn.Sequential(*modules[i + 1 : following])

@@ -10,14 +10,13 @@ NumPy, float64, pure, with PyTorch's conventions (``torch.nn.utils.prune``):
 * :func:`csr_bytes` and :func:`break_even_sparsity` say what a sparse matrix costs
   to store.
 
-**Ties.** PyTorch removes the ``k`` smallest entries with ``torch.topk``, whose
-choice among *equal* values is whatever the C++ selection algorithm
-(``std::nth_element`` or ``std::partial_sort``) leaves, which is neither "first
-index first" nor "last index first". This module breaks ties by position instead: among equal magnitudes
-(or norms) the entry that comes first in row-major order is removed first (a stable
-sort). So the masks equal PyTorch's wherever the magnitudes at the threshold
-differ, and where they tie they remove the same number of entries of the same
-magnitudes; ``tests/test_prune.py`` checks both.
+**Ties.** PyTorch picks the entries with ``torch.topk`` (the ``k`` smallest magnitudes
+to remove, or the slices of largest norm to keep), whose choice among *equal* values is
+whatever the C++ standard library's selection algorithm leaves: neither "first index
+first" nor "last index first". The masks here make the same choice, ties included, by
+replaying that algorithm as PyTorch's Linux builds run it (:mod:`nnopt._topk`);
+``tests/test_prune.py`` checks them against ``torch.nn.utils.prune`` on thousands of
+random tie patterns. The exercises accept any choice among ties.
 
 The PyTorch helpers at the end (masks on a model that stay applied while it
 trains, a proximal L1 optimizer, removing hidden units) import ``torch`` inside
@@ -27,18 +26,13 @@ it for the exercises' references).
 
 import numpy as np
 
-from . import _validate
+from . import _topk, _validate
 
 
 def _sparsity(sparsity):
     return _validate.number("sparsity", sparsity, low=0.0, high=1.0)
 
 
-def _drop_smallest(scores, count):
-    """A boolean mask over ``scores`` (1-D) that is False for the ``count`` smallest (ties: first index first)."""
-    keep = np.ones(scores.size, dtype=bool)
-    keep[np.argsort(scores, kind="stable")[:count]] = False
-    return keep
 
 
 def magnitude_mask(w, sparsity):
@@ -48,14 +42,15 @@ def magnitude_mask(w, sparsity):
               \qquad k = \operatorname{round}(s \cdot n)
 
     ``w`` any shape; returns a bool array of the same shape (``True`` = kept).
-    ``round`` is Python's (halves to even), as in PyTorch. Ties at the threshold:
-    the entry first in row-major order is removed first (see the module docstring).
-    Matches the mask of ``torch.nn.utils.prune.l1_unstructured(module, name,
-    amount=sparsity)`` for a float ``sparsity`` in [0, 1].
+    ``round`` is Python's (halves to even), as in PyTorch. Equals the mask of
+    ``torch.nn.utils.prune.l1_unstructured(module, name, amount=sparsity)`` for a
+    float ``sparsity`` in [0, 1], also where magnitudes tie at the threshold (see the
+    module docstring).
     """
     w = _validate.array("w", w)
-    count = round(_sparsity(sparsity) * w.size)
-    return _drop_smallest(np.abs(w).ravel(), count).reshape(w.shape)
+    keep = np.ones(w.size, dtype=bool)
+    keep[_topk.smallest(np.abs(w).ravel(), round(_sparsity(sparsity) * w.size))] = False
+    return keep.reshape(w.shape)
 
 
 def _axis(dim, ndim):
@@ -88,14 +83,18 @@ def channel_mask(w, sparsity, dim=0):
               \text{ smallest}\,\bigr], \qquad k = \operatorname{round}(s \cdot n), \quad n = w.\text{shape}[\text{dim}]
 
     ``w`` at least 2-D; returns a bool array of the shape of ``w``, constant along
-    each slice (``True`` = kept). Ties as in :func:`magnitude_mask`. Matches the
-    mask of ``torch.nn.utils.prune.ln_structured(module, name, amount=sparsity,
-    n=2, dim=dim)``.
+    each slice (``True`` = kept). Equals the mask of
+    ``torch.nn.utils.prune.ln_structured(module, name, amount=sparsity, n=2,
+    dim=dim)``, ties included (PyTorch keeps the ``n - k`` largest norms). The norms are
+    NumPy's, and PyTorch sums in another order: two norms within a rounding error of
+    each other (say of slices that hold the same numbers in another order) can compare
+    differently there.
     """
     norms = channel_norms(w, dim)
     w = np.asarray(w)
     axis = dim % w.ndim
-    keep = _drop_smallest(norms, round(_sparsity(sparsity) * norms.size))
+    keep = np.zeros(norms.size, dtype=bool)
+    keep[_topk.largest(norms, norms.size - round(_sparsity(sparsity) * norms.size))] = True
     shape = [1] * w.ndim
     shape[axis] = norms.size
     return np.broadcast_to(keep.reshape(shape), w.shape).copy()
@@ -239,7 +238,7 @@ def apply_masks(model, masks):
         mask = np.asarray(mask)
         if mask.dtype != bool or mask.shape != tuple(module.weight.shape):
             raise ValueError(f"masks[{name!r}] must be a bool array of shape {tuple(module.weight.shape)}, got {mask.dtype} {mask.shape}")
-        prune.custom_from_mask(module, "weight", torch.from_numpy(mask))
+        prune.custom_from_mask(module, "weight", torch.tensor(mask))
     return model
 
 
@@ -359,7 +358,7 @@ def remove_hidden_units(model, sparsity, mask_function=channel_mask):
     for position, i in enumerate(linear):
         weight, bias = weights[i][:, kept_inputs], biases[i]
         if position + 1 < len(linear):
-            keep = torch.from_numpy(mask_function(weights[i].double().numpy(), sparsity, dim=0)[:, 0])
+            keep = torch.tensor(mask_function(weights[i].double().numpy(), sparsity, dim=0)[:, 0])
             following = linear[position + 1]
             with torch.no_grad():
                 activation = torch.nn.Sequential(*modules[i + 1 : following])

@@ -12,7 +12,7 @@ import scipy.sparse
 import torch
 from torch.nn.utils import prune as torch_prune
 
-from nnopt import prune, train
+from nnopt import _topk, prune, train
 
 from conftest import REPO
 
@@ -24,10 +24,6 @@ def torch_mask(method, w, **arguments):
     """The bool mask that a torch.nn.utils.prune method computes for the float64 array ``w``."""
     tensor = torch.tensor(w)
     return method(**arguments).compute_mask(tensor, torch.ones_like(tensor)).numpy().astype(bool)
-
-
-def kept_sorted(scores, mask):
-    return np.sort(scores[mask])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -50,23 +46,61 @@ def test_magnitude_mask_rounds_the_count_like_torch():
             assert (~prune.magnitude_mask(w, sparsity)).sum() == (~expected).sum() == round(sparsity * n)
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_magnitude_mask_on_ties_removes_what_torch_removes(seed):
-    """On ties the count and the magnitudes removed equal torch's; which equal entry goes may differ."""
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-3, 4, size=int(rng.integers(2, 400))) * 0.5
-    sparsity = float(rng.uniform(0, 1))
-    expected = torch_mask(torch_prune.L1Unstructured, w, amount=sparsity)
-    mask = prune.magnitude_mask(w, sparsity)
-    assert mask.sum() == expected.sum()
-    np.testing.assert_array_equal(kept_sorted(np.abs(w), mask), kept_sorted(np.abs(w), expected))
+def tied_values(rng, n):
+    """``n`` values with many ties: a few levels, or rounded normals, some of them NaN."""
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        return np.abs(rng.integers(-3, 4, size=n) * 0.5)
+    if kind == 1:
+        return rng.integers(0, int(rng.integers(1, 50)), size=n).astype(float)
+    if kind == 2:
+        return np.round(rng.normal(size=n), 1)
+    return np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 5, size=n).astype(float))
 
 
-def test_ties_are_broken_by_position():
-    w = np.array([[1.0, -1.0, 2.0], [1.0, 0.5, -2.0]])
-    np.testing.assert_array_equal(prune.magnitude_mask(w, 0.5), [[False, False, True], [True, False, True]])
-    rows = np.array([[3.0, 4.0], [0.0, 5.0], [5.0, 0.0], [1.0, 1.0]])
-    np.testing.assert_array_equal(prune.channel_mask(rows, 0.5)[:, 0], [False, True, True, False])  # norms 5, 5, 5, 1.4
+def test_topk_replay_picks_what_torch_topk_picks_among_ties():
+    """3,000 random tie patterns, both of torch's paths (nth_element, and the heap when 64 k <= n)."""
+    rng = np.random.default_rng(0)
+    for case in range(3000):
+        n = int(rng.integers(1, 60 if case % 3 == 0 else 3000))
+        k = int(rng.integers(0, n + 1 if case % 4 else n // 64 + 1))
+        values, largest = tied_values(rng, n), bool(case % 2)
+        expected = torch.topk(torch.tensor(values), k, largest=largest).indices.numpy()
+        chosen = (_topk.largest if largest else _topk.smallest)(values, k)
+        assert sorted(chosen.tolist()) == sorted(expected.tolist()), (case, n, k, largest)
+
+
+def test_topk_replay_falls_back_to_a_heap_as_libstdcxx_does(monkeypatch):
+    """An input built against median-of-3 pivots (McIlroy's adversary) exhausts introselect's depth limit."""
+    high = [64.0] * 20
+    values = np.array(
+        [64.0, 1, 64, 3, 64, 5, 64, 7, 64, 9, 64, 11, 64, 13, 64, 15, 64, 17, 64, 19, 64, 21, 64, 23, 28, 27, 24, 25, 26, 29]
+        + [64.0, 64, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22] + high
+    )
+    heaps = []
+    select = _topk._heap_select
+    monkeypatch.setattr(_topk, "_heap_select", lambda items, middle: heaps.append(middle) or select(items, middle))
+    chosen = _topk.smallest(values, 30)  # 64 * 30 > 64: introselect, not the heap of the k smallest
+    assert heaps, "the depth limit was not reached"
+    expected = torch.topk(torch.tensor(values), 30, largest=False).indices.numpy()
+    assert sorted(chosen.tolist()) == sorted(expected.tolist())
+
+
+def test_magnitude_mask_on_ties_equals_l1_unstructured():
+    rng = np.random.default_rng(1)
+    for _ in range(1000):
+        w = rng.integers(-3, 4, size=int(rng.integers(2, 400))) * 0.5
+        sparsity = float(rng.uniform(0, 1))
+        expected = torch_mask(torch_prune.L1Unstructured, w, amount=sparsity)
+        np.testing.assert_array_equal(prune.magnitude_mask(w, sparsity), expected)
+
+
+def test_masks_on_ties_are_not_first_or_last_index_first():
+    """The replay is needed: on these ties torch removes neither the first nor the last equal entries."""
+    w = np.array([0.0, 0.0, 1.0, 1.0, 0.0, -1.0, 1.0, 1.0, -1.0, 0.0])  # remove 5: the 4 zeros and one of six 1s
+    expected = torch_mask(torch_prune.L1Unstructured, w, amount=0.5)
+    np.testing.assert_array_equal(expected, [False, False, True, True, False, True, True, False, True, False])
+    np.testing.assert_array_equal(prune.magnitude_mask(w, 0.5), expected)
 
 
 @pytest.mark.parametrize(
@@ -81,17 +115,15 @@ def test_channel_mask_equals_ln_structured(shape, dim, sparsity):
         np.testing.assert_array_equal(prune.channel_mask(w, sparsity, dim=dim), expected)
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_channel_mask_on_ties_removes_slices_of_the_norms_torch_removes(seed):
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, 2, size=(3, 4)).astype(float)
-    w = rows[rng.integers(0, 3, size=12)]  # 12 rows, only 3 different ones (some maybe zero)
-    sparsity = float(rng.uniform(0, 1))
-    expected = torch_mask(torch_prune.LnStructured, w, amount=sparsity, n=2, dim=0)[:, 0]
-    mask = prune.channel_mask(w, sparsity)[:, 0]
-    norms = prune.channel_norms(w)
-    assert mask.sum() == expected.sum()
-    np.testing.assert_array_equal(kept_sorted(norms, mask), kept_sorted(norms, expected))
+def test_channel_mask_on_ties_equals_ln_structured():
+    rng = np.random.default_rng(2)
+    for _ in range(500):
+        rows = rng.integers(0, 2, size=(3, 2, 2)).astype(float)
+        dim = int(rng.integers(0, 3))
+        w = np.moveaxis(rows[rng.integers(0, 3, size=int(rng.integers(2, 200)))], 0, dim)  # 3 different slices
+        sparsity = float(rng.uniform(0, 1))
+        expected = torch_mask(torch_prune.LnStructured, w, amount=sparsity, n=2, dim=dim)
+        np.testing.assert_array_equal(prune.channel_mask(w, sparsity, dim=dim), expected)
 
 
 def test_channel_norms_are_l2_over_the_other_axes():

@@ -2,7 +2,7 @@
 
 Where magnitudes (or slice norms) tie at the threshold, any choice of which equal
 entries to remove is right: PyTorch's own choice among ties is an accident of its
-C++ selection algorithm (see :mod:`nnopt.prune`). So the two mask exercises are
+C++ selection algorithm (:mod:`nnopt.prune` replays it). So the two mask exercises are
 judged by what a mask must satisfy, not compared entry by entry: a bool array of
 the weights' shape that removes exactly ``round(sparsity * n)`` entries (or slices),
 none of them larger than a kept one. The known mistakes are still recognised by
@@ -10,10 +10,12 @@ their exact output.
 
 Every seed draws the same kinds of cases, in an order chosen so that the first
 case a mistake fails on is one where no other known mistake gives the same answer:
-distinct magnitudes first (the inverted, signed and float masks fail there), then
-ties with an exact count (the threshold mistakes), then counts whose fractional
-part is above one half (``int`` against ``round``), then exact halves (round half
-up against half to even), then the edges 0 and 1.
+distinct magnitudes first (the inverted, signed and float masks and the sparsity
+read as the fraction kept fail there), then ties with an exact count (the threshold
+mistakes), then counts whose fractional part is above one half (``int`` against
+``round``), then exact halves (round half up against half to even), then the edges
+0 and 1. Where two mistakes can still give the same mask on a case, the one listed
+first in ``mistakes`` is named, so the order of that list matters too.
 """
 
 import numpy as np
@@ -25,23 +27,27 @@ CHAPTER = "05_pruning"
 
 
 def _signed_normal(rng, shape):
-    """Normal weights at a random scale, with distinct magnitudes, the largest of them negative.
+    """Normal weights at a random scale, with distinct magnitudes, the largest negative, the next positive.
 
     A large negative weight tells the sign mistakes apart: ranking by w removes it
-    first, the seed article's rule keeps it, ranking by |w| keeps it last.
+    first, the seed article's rule keeps it, ranking by |w| keeps it last. The large
+    positive one tells the seed article's rule (keep the most negative) from reading
+    the sparsity as the fraction kept (keep the largest |w|) when two or more go.
     """
     w = rng.normal(size=shape) * 10 ** rng.uniform(-2, 1)
     flat = w.reshape(-1)
-    flat[0], flat[-1] = -1.5 * np.abs(flat).max(), abs(flat[-1])
+    largest = np.abs(flat).max()
+    flat[0], flat[-1] = -1.5 * largest, 1.25 * largest
     return w
 
 
-def _sparsity_for(rng, n, fraction):
+def _sparsity_for(rng, n, fraction, least=1):
     """A sparsity ``s`` whose ``s * n`` has the given kind of fractional part.
 
     ``fraction`` is ``"low"`` (int and round agree), ``"high"`` (round goes up, int
     down) or ``"half"`` (exactly ``m + 0.5`` with ``m`` even: round half to even
-    goes down, round half up goes up). The count is never exactly half of ``n``.
+    goes down, round half up goes up). The count is never exactly half of ``n``;
+    for ``"low"`` and ``"high"``, ``int(s * n)`` is in ``[least, n - least]``.
     """
     for _ in range(1000):
         if fraction == "half":
@@ -50,7 +56,7 @@ def _sparsity_for(rng, n, fraction):
             if s * n == m + 0.5:
                 return s
             continue
-        k = int(rng.integers(1, n))
+        k = int(rng.integers(least, n - least + 1))
         if 2 * k == n:  # removing half: an inverted mask would remove as many, and look like other mistakes
             continue
         offset = rng.uniform(0.05, 0.35) if fraction == "low" else rng.uniform(0.6, 0.95)
@@ -77,7 +83,7 @@ def _magnitude_cases(rng):
     calls = []
     for shape in [(20,), (6, 8), (4, 3, 3, 3)]:
         w = _signed_normal(rng, shape)
-        calls.append(Call((w, _sparsity_for(rng, w.size, "low")), label=f"shape {shape}, distinct magnitudes"))
+        calls.append(Call((w, _sparsity_for(rng, w.size, "low", least=2)), label=f"shape {shape}, distinct magnitudes"))
     for shape in [(40,), (5, 12)]:
         w = rng.integers(-4, 5, size=shape) * 0.25 * 10 ** rng.uniform(-1, 1)
         w.reshape(-1)[:2] = [-w.reshape(-1)[:2].max() - 0.5, w.reshape(-1)[:2].max() + 0.5]  # both signs
@@ -223,6 +229,14 @@ MAGNITUDE_MASK = Exercise(
             diagnosis="halves were rounded up; PyTorch uses Python's round, which rounds halves to the even "
             "integer (round(2.5) == 2, round(3.5) == 4)",
         ),
+        # last: on ties or odd counts its wrong mask can equal that of a mistake above
+        Mistake(
+            "sparsity_as_kept",
+            MAGNITUDE_SIGNATURE + "    k = round((1 - sparsity) * w.size)\n"
+            "    order = np.argsort(np.abs(w), axis=None)\n" + KEEP_AFTER,
+            diagnosis="the sparsity was read as the fraction kept; it is the fraction removed: remove "
+            "k = round(sparsity * w.size) weights and keep the rest",
+        ),
     ),
 )
 
@@ -248,6 +262,19 @@ def _spiky_or_flat(rng, n, size):
     return np.array(slices)[rng.permutation(n)]
 
 
+def _spikes(rng, n):
+    """``n`` slices of ``n`` entries, slice ``m`` with ``m + 1`` non-zero entries of magnitude ``(m + 1) ** -0.25``.
+
+    Their L2 norms ``(m + 1) ** 0.25`` grow with ``m`` while their largest entries
+    shrink: ranked by the largest |w| (or any norm but the L2 and the L1), the slices
+    come in the opposite order, and any count removes the wrong ones.
+    """
+    w = np.zeros((n, n))
+    for m in range(n):
+        w[m, rng.choice(n, size=m + 1, replace=False)] = (m + 1) ** -0.25 * rng.choice([-1.0, 1.0], size=m + 1)
+    return w[rng.permutation(n)]
+
+
 def _channel_cases(rng):
     calls = []
     scale = 10 ** rng.uniform(-1, 1)
@@ -258,7 +285,9 @@ def _channel_cases(rng):
     w = _spiky_or_flat(rng, 6, 27).reshape(6, 3, 3, 3) * scale
     calls.append(Call((w, _sparsity_for(rng, 6, "low")), {"dim": 0}, label="conv weight (6, 3, 3, 3), dim=0"))
     w = _spiky_or_flat(rng, 9, 5).T * scale
-    calls.append(Call((w, _sparsity_for(rng, 9, "low"), -1), label="(5, 9), dim=-1"))
+    calls.append(Call((w, _sparsity_for(rng, 9, "low", least=2), -1), label="(5, 9), dim=-1"))
+    w = _spikes(rng, 8) * scale
+    calls.append(Call((w, _sparsity_for(rng, 8, "low")), label="(8, 8), slices of 1 to 8 equal entries"))
     rows = rng.normal(size=(4, 6)) * scale
     w = np.concatenate([rows, rows[rng.permutation(4)] * rng.choice([-1.0, 1.0], size=(4, 1)), np.zeros((2, 6))])
     w = w[rng.permutation(len(w))]
@@ -342,6 +371,12 @@ CHANNEL_MASK = Exercise(
         ),
         Mistake("dim_ignored", _channel_variant(axis="0"), diagnosis=WRONG_AXIS),
         Mistake("next_axis", _channel_variant(axis="(dim + 1) % w.ndim"), diagnosis=WRONG_AXIS),
+        Mistake(
+            "negative_dim",
+            _channel_variant(axis="dim"),
+            diagnosis="dim=-1 was used as it is: `a != dim` excludes no axis numbered 0 to w.ndim - 1, so the "
+            "norm summed over every axis. Turn it into an axis first: axis = dim % w.ndim",
+        ),
         Mistake(
             "int_count",
             _channel_variant(count="int(sparsity * n)"),

@@ -170,8 +170,10 @@ def compare(exercise, expected, got, path="the result"):
             return [f"{path} is wrong: expected {shown_expected}, got {shown_got}"]
         return []
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, (bool, np.bool_)):
-        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)) or got != expected:
+        if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
             return [f"{path} should be the integer {expected}, got {_describe(got)}"]
+        if got != expected:
+            return [f"{path} is wrong: expected {expected}, got {int(got)}"]
         return []
     if not isinstance(got, type(expected)) or got != expected:
         return [f"{path} should be {expected!r}, got {_describe(got)}"]

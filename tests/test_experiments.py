@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nnopt.experiments import choose, difference, interleaved_medians, summarize
+from nnopt.experiments import choose, difference, interleaved_medians, paired_difference, summarize
 
 
 def test_summary_is_mean_sample_std_and_t_interval():
@@ -48,6 +48,23 @@ def test_difference_is_a_welch_interval():
     assert not same.resolved and "cannot be told apart" in same.describe("a", "b")
     with pytest.raises(ValueError, match="two seeds"):
         difference([1.0], [1.0, 2.0])
+
+
+def test_paired_difference_is_a_t_interval_of_the_per_seed_differences():
+    rng = np.random.default_rng(1)
+    seed_effect = rng.normal(0.0, 1.0, 6)  # shared by both measurements of a seed
+    a, b = seed_effect + 0.1 + rng.normal(0.0, 0.02, 6), seed_effect + rng.normal(0.0, 0.02, 6)
+    found = paired_difference(a, b)
+    low, high = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert found.mean == pytest.approx(np.mean(a - b))
+    assert (found.low, found.high) == (pytest.approx(low), pytest.approx(high))
+    # the seed effect cancels in the pairs; unpaired, it swamps the difference
+    assert found.resolved and "higher than" in found.describe("a", "b")
+    assert not difference(a, b).resolved
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_difference([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="two seeds"):
+        paired_difference([1.0], [2.0])
 
 
 def test_interleaved_medians_time_each_function_in_turns():

@@ -55,6 +55,18 @@ def test_visible_check_says_what_is_wrong():
         check(gd_step)
 
 
+def test_an_answer_calling_an_unfinished_function_is_told_which():
+    namespace = {"np": np}
+    cells = (
+        "def gd_step(theta, grad, lr):\n    return theta - lr * scaled(grad)\n",
+        "def scaled(grad):\n    raise NotImplementedError()\n",
+    )
+    for number, source in enumerate(cells):
+        exec(compile(source, f"<cell {number}>", "exec"), namespace)
+    with pytest.raises(CheckFailed, match="gd_step calls scaled, which is not implemented yet"):
+        check(namespace["gd_step"])
+
+
 def test_or_reference_falls_back_and_says_so(capsys):
     def gd_step(theta, grad, lr):
         raise NotImplementedError()

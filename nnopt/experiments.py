@@ -8,7 +8,9 @@ The rules every chapter follows (CONTRIBUTING.md) are written once, here:
   best value sits at the edge of the sweep, and reports ties instead of breaking
   them by the order of a dictionary;
 * :func:`difference` says whether two methods differ by more than the seeds'
-  noise (a Welch interval for the difference of means);
+  noise (a Welch interval for the difference of means), and
+  :func:`paired_difference` says it for two measurements of the same runs (the
+  same trained networks on two test sets: a t-interval of the per-seed differences);
 * :func:`interleaved_medians` times several functions in turns and reports the
   median of each, so that a burst of load on the machine hits all of them alike;
   compare them as ratios measured in one run.
@@ -70,7 +72,7 @@ def summarize(values):
 
 @dataclass(frozen=True)
 class Difference:
-    """``a - b`` over seeds: the difference of means and its 95 % Welch confidence interval."""
+    """``a - b`` over seeds: the difference of means and its 95 % confidence interval (Welch's, or paired)."""
 
     mean: float
     low: float
@@ -113,6 +115,27 @@ def difference(a, b):
         return Difference(mean, mean, mean)
     dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     half = _t_quantile(dof) * math.sqrt(va + vb)
+    return Difference(mean, mean - half, mean + half)
+
+
+def paired_difference(a, b):
+    """Compare two measurements of the same runs (``a[i]`` and ``b[i]`` from seed ``i``) with a paired t-interval.
+
+    The interval is the t-interval of the mean of the per-seed differences
+    ``a[i] - b[i]`` (``scipy.stats.ttest_rel``). Use it when each seed's two values
+    come from the same trained model, for instance its test accuracy on plain and on
+    shifted inputs: what varies from seed to seed is then common to both values and
+    cancels in the difference, which :func:`difference` (independent samples) would
+    count as noise.
+    """
+    a, b = _values("a", a), _values("b", b)
+    if a.size != b.size:
+        raise ValueError(f"a and b must hold one value per seed each, got {a.size} and {b.size} values")
+    if a.size < 2:
+        raise ValueError("each sample needs at least two seeds to estimate its noise")
+    differences = a - b
+    mean = float(differences.mean())
+    half = _t_quantile(a.size - 1) * float(differences.std(ddof=1)) / math.sqrt(a.size)
     return Difference(mean, mean - half, mean + half)
 
 

@@ -71,6 +71,28 @@ def test_an_attribute_named_like_a_course_variable_is_not_a_use_of_it():
     assert program.grading_problems(exercise, namespace["ring_allreduce"]) == []
     assert program.grading_problems(exercise, namespace["uses_it"]) == [program.uses_nnopt("ring_allreduce")]
 
+def test_an_answer_calling_an_unfinished_function_is_told_which():
+    namespace = {"np": np}
+    cells = (
+        "def gd_step(theta, grad, lr):\n    return theta - lr * scaled(grad)\n",
+        "def scaled(grad):\n    raise NotImplementedError()\n",
+    )
+    for number, source in enumerate(cells):
+        exec(compile(source, f"<cell {number}>", "exec"), namespace)
+    with pytest.raises(CheckFailed, match="gd_step calls scaled, which is not implemented yet"):
+        check(namespace["gd_step"])
+
+
+def test_the_names_a_graded_function_reads_are_its_globals_and_imports():
+    from nnopt.exercises import program
+
+    def answer(x):
+        from nnopt import cnn  # binds a local `cnn`
+
+        return cnn.max_pool2d(np.asarray(x).flat)  # `max_pool2d`, `asarray`, `flat`: attributes
+
+    assert program._code_names(answer.__code__) == {"nnopt", "np"}
+
 
 def test_or_reference_falls_back_and_says_so(capsys):
     def gd_step(theta, grad, lr):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nnopt.experiments import Difference, choose, difference, interleaved_medians, summarize
+from nnopt.experiments import Difference, choose, difference, interleaved_medians, paired_difference, summarize
 
 
 def test_summary_is_mean_sample_std_and_t_interval():
@@ -60,6 +60,22 @@ def test_difference_of_equal_constant_samples_says_so_instead_of_a_zero_interval
     assert sentence == "a and b give the same value in every seed: no difference, and no spread"
     apart = difference([1.0] * 5, [0.5] * 5)  # constant but different: resolved, as before
     assert apart.resolved and "a is higher than b by 50.0%" in apart.describe("a", "b", percent=True)
+
+def test_paired_difference_is_a_t_interval_of_the_per_seed_differences():
+    rng = np.random.default_rng(1)
+    seed_effect = rng.normal(0.0, 1.0, 6)  # shared by both measurements of a seed
+    a, b = seed_effect + 0.1 + rng.normal(0.0, 0.02, 6), seed_effect + rng.normal(0.0, 0.02, 6)
+    found = paired_difference(a, b)
+    low, high = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert found.mean == pytest.approx(np.mean(a - b))
+    assert (found.low, found.high) == (pytest.approx(low), pytest.approx(high))
+    # the seed effect cancels in the pairs; unpaired, it swamps the difference
+    assert found.resolved and "higher than" in found.describe("a", "b")
+    assert not difference(a, b).resolved
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_difference([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="two seeds"):
+        paired_difference([1.0], [2.0])
 
 
 def test_interleaved_medians_time_each_function_in_turns():

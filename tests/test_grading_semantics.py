@@ -47,6 +47,9 @@ ANSWERS = {
     "uses-nnopt": (CH1, {"gd_step": "from nnopt.optim import gd_step as reference\n\n\ndef gd_step(theta, grad, lr):\n"
                                     "    return reference(theta, grad, lr)\n"}),
     "uses-course-name": (CH1, {"gd_step": "def gd_step(theta, grad, lr):\n    return optim.gd_step(theta, grad, lr)\n"}),
+    # imported inside the function: `data` and `optim` are then the function's own names, not the course cell's
+    "imports-nnopt-inside": (CH1, {"gd_step": "def gd_step(theta, grad, lr):\n    from nnopt import data, optim\n\n"
+                                              "    return optim.gd_step(theta, grad, lr)\n"}),
 }
 ADDED = {
     "calls-other": [("adamw_step", "def shrink(theta, lr, weight_decay):\n    return theta * (1 - lr * weight_decay)\n")],
@@ -128,7 +131,7 @@ def test_an_error_shows_the_line_of_the_students_code_in_the_csv_and_the_feedbac
     assert "line 2 of its cell: step = lr * grd" in feedback
 
 
-@pytest.mark.parametrize("student", ["uses-nnopt", "uses-course-name", "typo"])
+@pytest.mark.parametrize("student", ["uses-nnopt", "uses-course-name", "imports-nnopt-inside", "typo"])
 def test_the_visible_check_fails_in_the_graders_words_and_is_no_tampering(run, student):
     graded = reason(run, student, CH1, "gd_step")
     assert not graded.startswith("tampering suspected")

@@ -113,6 +113,12 @@ CONV2D = Exercise(
             "positions is floor((H + 2p - k) / s) + 1 (the first window, then one per stride "
             "that still fits), not (H + 2p - k + 1) // s",
         ),
+        Mistake(
+            "bias_missing",
+            _conv2d_variant(bias="y"),
+            diagnosis="the bias is missing: when b is given, b[f] is added to every output pixel "
+            "of filter f, y + b[None, :, None, None]",
+        ),
         Mistake("bias_last_axis", _conv2d_variant(bias="y + b"), diagnosis=BIAS_AXIS),
         Mistake("bias_batch_axis", _conv2d_variant(bias="y + b.reshape(-1, 1, 1, 1)"), diagnosis=BIAS_AXIS),
         Mistake(
@@ -181,6 +187,13 @@ CONV2D_BACKWARD = Exercise(
             diagnosis="dx used the kernel the wrong way round: the input at offset (i, j) of a "
             "window was multiplied by w[f, c, i, j], so it receives dy * w[f, c, i, j]. (Written as "
             "a convolution, dx is dy correlated with the flipped kernel: flip once, not twice.)",
+        ),
+        Mistake(
+            "dx_assigned",
+            _backward_variant().replace("dxp[:, :, rows, cols] += ", "dxp[:, :, rows, cols] = "),
+            diagnosis="dx was overwritten, not accumulated: an input pixel lies in several windows, "
+            "at a different offset (i, j) in each, so its gradient is the sum of what every tap "
+            "sends it; add into dx_padded (+=) instead of assigning",
         ),
         Mistake("dw_mean_over_batch", _backward_variant(dw="dw / N"), diagnosis=DW_NOT_SUMMED),
         Mistake(
@@ -261,6 +274,10 @@ def _pool_variant(stride="kernel_size if stride is None else stride", out_h="(H 
     )
 
 
+DEFAULT_STRIDE = (
+    "stride=None means stride = kernel_size (windows side by side, as in PyTorch), not stride 1"
+)
+
 MAX_POOL2D = Exercise(
     chapter=CHAPTER,
     name="max_pool2d",
@@ -271,8 +288,7 @@ MAX_POOL2D = Exercise(
         Mistake(
             "default_stride_one",
             _pool_variant(stride="1 if stride is None else stride"),
-            diagnosis="stride=None means stride = kernel_size (windows side by side, as in PyTorch), "
-            "not stride 1",
+            diagnosis=DEFAULT_STRIDE,
         ),
         Mistake(
             "stride_ignored",
@@ -362,6 +378,24 @@ MAX_POOL2D_BACKWARD = Exercise(
             ]),
             diagnosis="on ties the gradient went to the last maximum of the window; PyTorch sends it "
             "to the first one in row-major order (np.argmax of the flattened window)",
+        ),
+        Mistake(
+            "index_transposed",
+            _pool_backward_variant([
+                "first = window.argmax(axis=2)",
+                "dx[n, c, a * s + first % k, b * s + first // k] += g",
+            ]),
+            diagnosis="the gradient went to the maximum's position with row and column swapped: "
+            "the flattened window lists offset (i, j) at index i * k + j, so the row is "
+            "index // k and the column index % k",
+        ),
+        Mistake(
+            "default_stride_one",
+            _pool_backward_variant([
+                "first = window.argmax(axis=2)",
+                "dx[n, c, a * s + first // k, b * s + first % k] += g",
+            ]).replace("s = kernel_size if stride is None else stride", "s = 1 if stride is None else stride"),
+            diagnosis=DEFAULT_STRIDE,
         ),
         Mistake(
             "overlaps_not_added",

@@ -211,6 +211,11 @@ def frames(error):
 def raised(exercise, error):
     """The problem a raised exception makes: what was raised, and where in the student's code."""
     if error["type"] == "NotImplementedError":
+        trace = error.get("trace")
+        innermost = trace[-1] if isinstance(trace, list) and trace else None
+        if isinstance(innermost, list) and len(innermost) == 3 and innermost[0] != exercise.name:
+            # an answer that calls another exercise (or a helper) that is still unfinished
+            return f"{exercise.name} calls {innermost[0]}, which is not implemented yet (it raises NotImplementedError)"
         return f"{exercise.name} is not implemented yet (it raises NotImplementedError)"
     explained = program.explain(exercise, error)
     if explained:

@@ -105,7 +105,10 @@ def _judge(exercise, calls, outcome, labels):
         verdict = evaluate(exercise, calls, [results[i] for i in range(len(calls))])
     except (*UNREADABLE, AttributeError) as error:
         return False, f"the graded process sent a malformed result ({type(error).__name__})", []
-    if not verdict.passed and imports_nnopt:
+    # a name the failed nnopt import would have bound is missing: blame the import; a wrong
+    # answer is the answer's own fault, as the visible check (where nnopt exists) says
+    missing_name = any(isinstance(r.get("error"), dict) and r["error"].get("type") == "NameError" for r in results.values())
+    if not verdict.passed and imports_nnopt and missing_name:
         return False, program.uses_nnopt(exercise.name), verdict.details + errors
     return verdict.passed, verdict.reason, verdict.details + errors
 

@@ -58,12 +58,15 @@ ADDED = {
                       ("momentum_step", "raise RuntimeError('not done')\n\ndef unused_helper():\n    return 1\n")],
     "helper-after-error": [("gd_step", "import math\nlog = math.log(-1)\n\ndef scaled(grad, lr):\n    return lr * grad\n")],
     # student-added cells that try to change the verdict
+    # an unused import of nnopt (it fails where the grader runs) next to a wrong answer
+    "nnopt-cell-and-wrong-answer": [("gd_step", "from nnopt.optim import gd_step as reference\n")],
     "redefines-check": [("gd_step", "check = hidden_test = lambda function: print('✓ all good')\n")],
     "patches-registry": [("gd_step", "import sys\nregistry = sys.modules.get('nnopt.exercises')\n"
                                      "if registry:\n    registry.evaluate = lambda *a: registry.Verdict(True, 'fine')\n")],
 }
 EXTRA_ANSWERS = {
     "helper-after-error": (CH1, {"gd_step": "def gd_step(theta, grad, lr):\n    return theta - scaled(grad, lr)\n"}),
+    "nnopt-cell-and-wrong-answer": (CH1, {"gd_step": SIGN_ERROR.code}),
     "redefines-check": (CH1, {"gd_step": SIGN_ERROR.code}),
     "patches-registry": (CH1, {"gd_step": SIGN_ERROR.code}),
     "failing-cells": (CH1, {}),
@@ -136,6 +139,12 @@ def test_the_visible_check_fails_in_the_graders_words_and_is_no_tampering(run, s
     graded = reason(run, student, CH1, "gd_step")
     assert not graded.startswith("tampering suspected")
     assert graded in check_in_a_kernel(ANSWERS[student][1]["gd_step"])
+
+
+def test_a_wrong_answer_is_not_blamed_on_an_unused_nnopt_import(run):
+    why = reason(run, "nnopt-cell-and-wrong-answer", CH1, "gd_step")
+    assert SIGN_ERROR.diagnosis in why and "nnopt" not in why
+    assert scores(run["grades"], "nnopt-cell-and-wrong-answer", CH1) == dict(full(CH1), gd_step=0.0)
 
 
 @pytest.mark.parametrize("student", ["redefines-check", "patches-registry"])

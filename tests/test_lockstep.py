@@ -43,6 +43,33 @@ def test_a_population_trains_like_its_members_trained_one_by_one(momentum):
         torch.testing.assert_close(outputs[m], single(X).detach(), rtol=1e-5, atol=1e-5)
 
 
+def test_fine_tuning_a_population_trains_like_its_members_one_by_one():
+    """As chapter 7 fine-tunes: repeated source members, new heads, a frozen block, a body
+    learning rate a tenth of the head's, and one learning rate per member through lr_scale."""
+    rng = np.random.default_rng(1)
+    seeds, lrs = [0, 1], [0.1, 0.02]
+    splits = [member_split(rng) for _ in range(len(seeds) * len(lrs))]
+    epochs, batch_size = 3, 8
+    steps = epochs * -(-len(splits[0].y_train) // batch_size)
+    heads = lockstep.mlp(SIZES[2:], seeds=[50 + m for m in range(len(splits))]).head
+    population = transfer.replace_head(lockstep.repeat(lockstep.mlp(SIZES, seeds), len(lrs)), heads)
+    transfer.freeze_blocks(population, 1)
+    groups = transfer.parameter_groups(population, lr=max(lrs), body_lr=0.1 * max(lrs))
+    lockstep.fit(population, torch.optim.SGD(groups, lr=max(lrs), momentum=0.9),
+                 np.stack([s.X_train for s in splits]), np.stack([s.y_train for s in splits]), steps, batch_size,
+                 seeds=[7 * m for m in range(len(splits))], lr_scale=[lr / max(lrs) for _ in seeds for lr in lrs])
+    X = torch.randn(5, SIZES[0])
+    outputs = lockstep.predict(population, X)
+    for m, split in enumerate(splits):
+        seed, lr = seeds[m // len(lrs)], lrs[m % len(lrs)]
+        single = train.mlp(SIZES, seed=seed)
+        single[4].load_state_dict(train.mlp(SIZES[2:], seed=50 + m)[0].state_dict())
+        single[0].requires_grad_(False)
+        groups = [{"params": single[2].parameters(), "lr": 0.1 * lr}, {"params": single[4].parameters(), "lr": lr}]
+        train.fit(single, torch.optim.SGD(groups, lr=lr, momentum=0.9), split, epochs, batch_size, seed=7 * m)
+        torch.testing.assert_close(outputs[m], single(X).detach(), rtol=1e-5, atol=1e-5)
+
+
 def test_frozen_blocks_of_a_population_do_not_move():
     population = transfer.freeze_blocks(lockstep.mlp(SIZES, [0, 1]), 2)
     before = [p.detach().clone() for p in population.parameters()]

@@ -76,6 +76,30 @@ LINEAR_CKA = Exercise(
             "the square root is missing",
         ),
         Mistake(
+            "one_side_centred",
+            CKA_SIGNATURE + "    X = X - X.mean(axis=0)\n"
+            "    return float(np.linalg.norm(Y.T @ X) ** 2\n"
+            "                 / (np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y)))\n",
+            diagnosis="only X was centred: centre both representations, X - X.mean(axis=0) and "
+            "Y - Y.mean(axis=0)",
+        ),
+        Mistake(
+            "standardised",
+            CKA_SIGNATURE + "    X = (X - X.mean(axis=0)) / X.std(axis=0)\n"
+            "    Y = (Y - Y.mean(axis=0)) / Y.std(axis=0)\n"
+            "    return float(np.linalg.norm(Y.T @ X) ** 2\n"
+            "                 / (np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y)))\n",
+            diagnosis="each feature was also divided by its standard deviation: CKA centres the features "
+            "but does not rescale them (scaling some features more than others changes CKA)",
+        ),
+        Mistake(
+            "spectral_norm",
+            CKA_SIGNATURE + CENTRED + "    return float(np.linalg.norm(Y.T @ X, 2) ** 2\n"
+            "                 / (np.linalg.norm(X.T @ X, 2) * np.linalg.norm(Y.T @ Y, 2)))\n",
+            diagnosis="np.linalg.norm(A, 2) of a matrix is its largest singular value; CKA uses the "
+            "Frobenius norm, np.linalg.norm(A) (or ord='fro')",
+        ),
+        Mistake(
             "in_place",
             CKA_SIGNATURE + "    X -= X.mean(axis=0)\n    Y -= Y.mean(axis=0)\n"
             "    return float(np.linalg.norm(Y.T @ X) ** 2\n"
@@ -282,6 +306,28 @@ DISTILLATION_LOSS = Exercise(
             _distillation_variant(grad="alpha * T * (np.exp(log_q) - p) + (1 - alpha) * hard"),
             diagnosis="the gradient is N times too large: both terms are means over the batch, so each "
             "example's gradient carries a factor 1/N",
+        ),
+        Mistake(
+            "summed_over_batch",
+            _distillation_variant(
+                kl="np.sum(p * (log_p - log_q))",
+                loss="alpha * T**2 * kl + (1 - alpha) * ce * n",
+                grad="alpha * T * (np.exp(log_q) - p) + (1 - alpha) * hard",
+            ),
+            diagnosis="the loss and its gradient are N times too large: both terms are averaged over the "
+            "batch (kl_div with reduction='batchmean', the mean cross-entropy), not summed",
+        ),
+        Mistake(
+            "gradient_sign",
+            _distillation_variant(grad="alpha * T * (p - np.exp(log_q)) / n - (1 - alpha) * hard / n"),
+            diagnosis="the gradient has the wrong sign: it is (student's probabilities - target) in both "
+            "terms, alpha * T * (softmax(s / T) - softmax(t / T)) / N + (1 - alpha) * (softmax(s) - one_hot) / N",
+        ),
+        Mistake(
+            "gradient_without_t",
+            _distillation_variant(grad="alpha * (np.exp(log_q) - p) / n + (1 - alpha) * hard / n"),
+            diagnosis="the soft term's gradient is missing its factor T: T**2 from the loss times 1/T from "
+            "the chain rule through s / T gives alpha * T * (softmax(s / T) - softmax(t / T)) / N",
         ),
         Mistake(
             "gradient_without_chain_rule_t",

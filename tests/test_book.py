@@ -42,6 +42,12 @@ def book():
     return result
 
 
+def test_this_module_runs_on_one_worker(request):
+    """Its session fixtures (the book, the term edition) are built once: by the worker that runs its group."""
+    if getattr(request.config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+        assert request.node.nodeid.endswith("@book"), request.node.nodeid
+
+
 def test_book_builds_without_warnings(book):
     output = book.stdout + book.stderr
     assert book.returncode == 0, output[-4000:]

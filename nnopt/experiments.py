@@ -94,13 +94,17 @@ class Difference:
             return f"{name_a} and {name_b} give the same value in every seed: no difference, and no spread"
         places = 1
         nearest = min(abs(self.low), abs(self.high))
-        while percent and self.resolved and places < 3 and round(100 * nearest, places) == 0:
+        while percent and places < 3 and 0 < nearest and round(100 * nearest, places) == 0:  # no "0.0%" or "-0.0%"
             places += 1
         show = (lambda x: f"{x:.{places}%}") if percent else (lambda x: f"{x:.3g}")
-        interval = f"95% interval of the difference [{show(self.low)}, {show(self.high)}]"
         if not self.resolved:
+            interval = f"95% interval of {name_a} minus {name_b} [{show(self.low)}, {show(self.high)}]"
             return f"{name_a} and {name_b} cannot be told apart by these seeds ({interval})"
-        better, worse = (name_a, name_b) if self.mean > 0 else (name_b, name_a)
+        if self.mean > 0:
+            better, worse, low, high = name_a, name_b, self.low, self.high
+        else:  # the interval of the higher minus the lower, so that it reads as the amount in the sentence
+            better, worse, low, high = name_b, name_a, -self.high, -self.low
+        interval = f"95% interval of the difference [{show(low)}, {show(high)}]"
         return f"{better} is higher than {worse} by {show(abs(self.mean))} ({interval})"
 
 

@@ -49,6 +49,11 @@ def test_difference_is_a_welch_interval():
     near_zero = Difference(0.007, 0.0004, 0.0136)  # excludes 0, but its low end rounds to 0.0%
     assert near_zero.describe("a", "b", percent=True).endswith("[0.04%, 1.36%])")
     assert Difference(0.07, 0.02, 0.12).describe("a", "b", percent=True).endswith("[2.0%, 12.0%])")
+    # b higher: the interval is b's lead, in the sentence's direction
+    assert Difference(-0.07, -0.12, -0.02).describe("a", "b", percent=True) == (
+        "b is higher than a by 7.0% (95% interval of the difference [2.0%, 12.0%])")
+    unresolved = Difference(0.007, -0.00004, 0.0145).describe("a", "b", percent=True)
+    assert unresolved == "a and b cannot be told apart by these seeds (95% interval of a minus b [-0.004%, 1.450%])"
     with pytest.raises(ValueError, match="two seeds"):
         difference([1.0], [1.0, 2.0])
 

@@ -70,13 +70,17 @@ def tree_digest(*folders):
     return digest.hexdigest()
 
 
+PACKS = {chapter: mutant_packs(chapter) for chapter in CHAPTERS}
+MUTANT_STUDENTS = max(map(len, PACKS.values()))
+
+
 def mutant_id(exercise, mistake):
     return f"m-{exercise.name}-{mistake.name}".replace("_", "-")
 
 
 def pack_of(exercise, mistake):
     """(student id, pack) of the submission that grades ``mistake``."""
-    for k, pack in enumerate(mutant_packs(exercise.chapter)):
+    for k, pack in enumerate(PACKS[exercise.chapter]):
         if pack.get(exercise.name) is mistake:
             return pack_id(k), pack
     raise LookupError(mistake.name)
@@ -91,10 +95,9 @@ def graded(tmp_path_factory):
         answers = submissions.solution_answers(chapter)
         submissions.write(root, "solution", chapter, submissions.notebook_with(chapter, answers))
         submissions.write(root, "blank", chapter, submissions.student_edition(chapter))
-    packs = {chapter: mutant_packs(chapter) for chapter in CHAPTERS}
-    for k in range(max(map(len, packs.values()))):
+    for k in range(MUTANT_STUDENTS):
         for chapter in CHAPTERS:
-            pack = packs[chapter][k] if k < len(packs[chapter]) else {}
+            pack = PACKS[chapter][k] if k < len(PACKS[chapter]) else {}
             answers = dict(submissions.solution_answers(chapter), **{name: m.code for name, m in pack.items()})
             submissions.write(root, pack_id(k), chapter, submissions.notebook_with(chapter, answers))
 
@@ -149,8 +152,7 @@ def test_solution_gets_full_marks_and_blank_gets_zero(graded, chapter):
     assert all(grades["solution", chapter, e.name]["reason"] == "" for e in exercises_of(chapter))
     assert set(scores(grades, "blank", chapter).values()) == {0.0}
     assert all("not implemented yet" in grades["blank", chapter, e.name]["reason"] for e in exercises_of(chapter))
-    most = max(len(mutant_packs(other)) for other in CHAPTERS)
-    for k in range(len(mutant_packs(chapter)), most):  # the mutant students hand in the solution here
+    for k in range(len(PACKS[chapter]), MUTANT_STUDENTS):  # the mutant students hand in the solution here
         assert scores(grades, pack_id(k), chapter) == full(chapter)
 
 
